@@ -1,0 +1,3 @@
+from voicelive.cli import main
+
+raise SystemExit(main())

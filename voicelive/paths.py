@@ -1,0 +1,32 @@
+"""Where VoiceLive keeps things: roster data (user data dir) apart from downloaded model weights (cache)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "voicelive"
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path:
+    """Roster database, enrolled models, logs. ``--data-dir`` > ``VOICELIVE_DATA_DIR`` > user data dir."""
+    p = override or os.environ.get("VOICELIVE_DATA_DIR") or platformdirs.user_data_dir(APP)
+    path = Path(p).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir(override: str | os.PathLike | None = None) -> Path:
+    """Pretrained weights (e.g. GE2E). ``VOICELIVE_MODELS_DIR`` > user cache dir / models."""
+    p = override or os.environ.get("VOICELIVE_MODELS_DIR") or Path(platformdirs.user_cache_dir(APP)) / "models"
+    path = Path(p).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_dir() -> Path:
+    path = Path(os.environ.get("VOICELIVE_LOG_DIR") or platformdirs.user_log_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
