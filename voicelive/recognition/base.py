@@ -1,37 +1,49 @@
 """The one interface every recognition backend implements.
 
-A backend turns enrollment audio into speaker models and scores a waveform against each enrolled
-speaker (higher = more likely). Scores are *raw*: calibration into "probability this is a registered
-speaker" and the accept threshold live in :mod:`voicelive.recognition.calibration`.
+A backend turns audio into features (:meth:`Backend.extract`), builds speaker models from the
+features of enrollment clips, and scores features against each enrolled speaker (higher = more
+likely). The split lets the benchmark and the calibration reuse features instead of recomputing
+them. Scores are *raw*; calibration (what a score means, where to put the accept threshold) lives
+in :mod:`voicelive.recognition.calibration`.
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from voicelive.audio.io import validate_wave
 from voicelive.errors import ConfigError, NotEnrolledError, UnknownSpeakerError
 
 ClipsBySpeaker = Mapping[str, Sequence[np.ndarray]]
+Features = Any  # whatever a backend's extract() returns: a vector, a frame matrix, an embedding
 
 
 class Backend(ABC):
     """Base class of recognition backends.
 
-    Subclasses set ``name`` and ``incremental`` (True when :meth:`add_speaker` and
-    :meth:`remove_speaker` do not retrain the other speakers) and implement the abstract methods.
-    State for saving is a flat ``dict[str, np.ndarray]`` plus a JSON-able ``params`` dict.
+    Subclasses set ``name``, ``incremental`` (True when adding/removing a speaker does not retrain
+    the others), ``has_embedding``, and implement ``extract``, ``_fit``, ``_add``, ``_remove``,
+    ``score_features`` and the state methods. State for saving = ``dict[str, np.ndarray]`` plus a
+    JSON-able ``params`` dict.
     """
 
     name: str = "base"
     incremental: bool = False
     has_embedding: bool = False
-    feature_config: Mapping[str, Any] = {}
+    min_speakers: int = 1
 
     def __init__(self) -> None:
         self._speakers: list[str] = []
+
+    # -- identity of the features (goes into model cards and feature caches) -----------------
+    @property
+    @abstractmethod
+    def feature_hash(self) -> str:
+        """Hash of everything that changes the numbers :meth:`extract` returns."""
 
     # -- roster ---------------------------------------------------------------------------
     @property
@@ -48,25 +60,40 @@ class Backend(ABC):
             raise UnknownSpeakerError(f"unknown speaker '{name}' (enrolled: {known}); "
                                       "see `voicelive speakers list`")
 
+    # -- features -------------------------------------------------------------------------
+    @abstractmethod
+    def extract(self, wave: np.ndarray) -> Features:
+        """Features of one mono 16 kHz float32 waveform."""
+
     # -- training -------------------------------------------------------------------------
     def enroll(self, clips_by_speaker: ClipsBySpeaker) -> None:
-        """Build models for all given speakers from scratch."""
-        clips = {k: list(v) for k, v in clips_by_speaker.items() if len(v)}
-        if not clips:
+        """Build models for all given speakers from scratch (waveforms)."""
+        self.enroll_features({k: [self.extract(validate_wave(w, what=f"clip of '{k}'")) for w in v]
+                              for k, v in clips_by_speaker.items()})
+
+    def enroll_features(self, feats_by_speaker: Mapping[str, Sequence[Features]]) -> None:
+        feats = {k: list(v) for k, v in feats_by_speaker.items() if len(v)}
+        if not feats:
             raise ConfigError("enrollment needs at least one speaker with at least one clip")
-        self._fit(clips)
+        if len(feats) < self.min_speakers:
+            raise ConfigError(f"backend '{self.name}' needs at least {self.min_speakers} speakers, "
+                              f"got {len(feats)}; enroll more people or use the default backend")
+        self._fit(feats)
 
     @abstractmethod
-    def _fit(self, clips_by_speaker: dict[str, list[np.ndarray]]) -> None: ...
+    def _fit(self, feats_by_speaker: dict[str, list[Features]]) -> None: ...
 
     def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
-        """Add (or replace) one speaker. Incremental backends touch nobody else."""
-        if not len(clips):
+        """Add (or replace) one speaker from waveforms."""
+        self.add_speaker_features(name, [self.extract(validate_wave(w, what=f"clip of '{name}'")) for w in clips])
+
+    def add_speaker_features(self, name: str, feats: Sequence[Features]) -> None:
+        if not len(feats):
             raise ConfigError(f"speaker '{name}' needs at least one clip")
-        self._add(name, list(clips))
+        self._add(name, list(feats))
 
     @abstractmethod
-    def _add(self, name: str, clips: list[np.ndarray]) -> None: ...
+    def _add(self, name: str, feats: list[Features]) -> None: ...
 
     def remove_speaker(self, name: str) -> None:
         self._require_known(name)
@@ -77,20 +104,65 @@ class Backend(ABC):
 
     # -- scoring --------------------------------------------------------------------------
     @abstractmethod
-    def score(self, wave: np.ndarray) -> dict[str, float]:
-        """Raw score per enrolled speaker for one mono 16 kHz float32 waveform."""
+    def score_features(self, feats: Features) -> np.ndarray:
+        """Raw scores ``(n_speakers,)`` in ``self.speakers`` order."""
 
-    def score_matrix(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """Scores of many waveforms, shape ``(n_waves, n_speakers)`` in ``self.speakers`` order."""
-        out = np.empty((len(waves), len(self._speakers)), dtype=np.float64)
-        for i, w in enumerate(waves):
-            s = self.score(w)
-            out[i] = [s[k] for k in self._speakers]
-        return out
+    def score(self, wave: np.ndarray) -> dict[str, float]:
+        """Raw score per enrolled speaker for one waveform."""
+        self._require_enrolled()
+        s = self.score_features(self.extract(validate_wave(wave)))
+        return dict(zip(self._speakers, (float(v) for v in s)))
 
     def embed(self, wave: np.ndarray) -> np.ndarray:
         """Fixed-size embedding of a waveform (only where ``has_embedding``)."""
         raise NotImplementedError(f"backend '{self.name}' has no embedding")
+
+    def embed_features(self, feats: Features) -> np.ndarray:
+        raise NotImplementedError(f"backend '{self.name}' has no embedding")
+
+    # -- cross-validated scores for calibration ---------------------------------------------
+    def cross_val_scores(self, feats_by_speaker: Mapping[str, Sequence[Features]], *, n_folds: int = 5,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Scores of every enrollment clip against every speaker model, where a clip never scores
+        against a model trained on itself.
+
+        Returns ``(scores (n_clips, n_speakers), clip_speaker_index (n_clips,), speakers)``. The
+        default refits a copy of this backend once per fold (stratified over each speaker's clips);
+        incremental backends override it with an exact, cheaper leave-one-out.
+        """
+        speakers = sorted(feats_by_speaker)
+        rng = np.random.default_rng(seed)
+        folds: list[tuple[int, int, int]] = []  # (speaker idx, clip idx, fold)
+        for si, spk in enumerate(speakers):
+            n = len(feats_by_speaker[spk])
+            k = max(2, min(n_folds, n))
+            assign = rng.permutation(np.arange(n) % k)
+            folds += [(si, ci, int(assign[ci])) for ci in range(n)]
+        n_f = max(f for *_, f in folds) + 1
+        scores = np.full((len(folds), len(speakers)), np.nan)
+        labels = np.array([si for si, _, _ in folds])
+        for f in range(n_f):
+            train = {spk: [feats_by_speaker[spk][ci] for si2, ci, ff in folds if si2 == si and ff != f]
+                     for si, spk in enumerate(speakers)}
+            train = {k: v for k, v in train.items() if v}
+            model = self.fresh()
+            model.enroll_features(train)
+            order = [model.speakers.index(s) if s in model.speakers else -1 for s in speakers]
+            for row, (si, ci, ff) in enumerate(folds):
+                if ff != f:
+                    continue
+                raw = model.score_features(feats_by_speaker[speakers[si]][ci])
+                scores[row] = [raw[j] if j >= 0 else np.nan for j in order]
+        return scores, labels, speakers
+
+    def fresh(self) -> "Backend":
+        """An untrained copy with the same options (shares read-only resources such as weights)."""
+        clone = copy.copy(self)
+        clone._reset()
+        return clone
+
+    def _reset(self) -> None:
+        self._speakers = []
 
     # -- persistence ----------------------------------------------------------------------
     @abstractmethod

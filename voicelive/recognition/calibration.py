@@ -1,0 +1,139 @@
+"""From raw backend scores to a calibrated "is this person registered, and who is it?".
+
+Everything here is learnt from enrollment data only:
+
+1. **Cross-validated trials.** Every enrollment clip is scored against every speaker model, never
+   against a model that saw the clip (leave-one-clip-out or k-fold): *target* trials (own speaker)
+   and *non-target* trials (someone else's clip — a stand-in for an unregistered voice).
+2. **Cohort normalisation** (z-norm per speaker model): each model's raw scores are centred and
+   scaled by the scores that other people's clips get against it, so one threshold fits all models.
+3. **Fusion**: logistic regression over the normalised scores of every backend → a log-odds
+   ``logit`` that the trial is a target (one backend: an affine map, still calibrated).
+4. **Threshold for a target false-accept rate.** An unregistered voice is falsely accepted when its
+   *best* score over the roster passes the threshold. With non-target logits ~ N(μ, σ) (checked
+   against their empirical quantile; the stricter of the two wins) and S enrolled speakers, a per-
+   model tail ``p = 1 - (1 - FAR)^(1/S)`` gives ≈ FAR for the maximum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.special import expit, logit
+from scipy.stats import norm
+
+from voicelive.errors import ConfigError
+
+MIN_COHORT = 3
+"""Fewer non-target scores than this per model and the model borrows the pooled statistics."""
+
+
+@dataclass
+class Calibrator:
+    """Z-norm per (backend, speaker) + logistic fusion + open-set threshold."""
+
+    speakers: list[str] = field(default_factory=list)
+    mu: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))      # (B, S)
+    sd: np.ndarray = field(default_factory=lambda: np.ones((0, 0)))       # (B, S)
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))      # (B,)
+    bias: float = 0.0
+    nontarget_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    target_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str]) -> "Calibrator":
+        """``cv_scores``: one ``(n_clips, S)`` matrix per backend (same clip order), ``labels`` the
+        speaker index of each clip."""
+        from sklearn.linear_model import LogisticRegression
+
+        self.speakers = list(speakers)
+        n_b, n_s = len(cv_scores), len(speakers)
+        labels = np.asarray(labels)
+        if n_b == 0:
+            raise ConfigError("calibration needs at least one backend's scores")
+        target = labels[:, None] == np.arange(n_s)[None, :]          # (n, S)
+        self.mu = np.zeros((n_b, n_s))
+        self.sd = np.ones((n_b, n_s))
+        for b, sc in enumerate(cv_scores):
+            sc = np.asarray(sc, dtype=np.float64)
+            pooled = sc[~target & np.isfinite(sc)]
+            if pooled.size < MIN_COHORT:  # one speaker: spread of own scores stands in
+                pooled = sc[np.isfinite(sc)]
+            p_mu, p_sd = float(np.mean(pooled)), float(np.std(pooled) + 1e-6)
+            for j in range(n_s):
+                imp = sc[~target[:, j], j]
+                imp = imp[np.isfinite(imp)]
+                if imp.size >= MIN_COHORT:
+                    # shrink towards pooled statistics when the cohort is small
+                    w = imp.size / (imp.size + 10.0)
+                    self.mu[b, j] = w * imp.mean() + (1 - w) * p_mu
+                    self.sd[b, j] = np.sqrt(w * imp.var() + (1 - w) * p_sd ** 2) + 1e-6
+                else:
+                    self.mu[b, j], self.sd[b, j] = p_mu, p_sd
+        z = self._znorm(np.stack([np.asarray(s, dtype=np.float64) for s in cv_scores]))  # (B, n, S)
+        X = z.reshape(n_b, -1).T
+        y = target.reshape(-1)
+        ok = np.all(np.isfinite(X), axis=1)
+        X, y = X[ok], y[ok]
+        if y.all() or not y.any():
+            # one speaker, no impostors: an identity-like map; threshold from own-score spread
+            self.weights = np.full(n_b, 1.0 / n_b)
+            self.bias = 0.0
+        else:
+            lr = LogisticRegression(C=1.0, class_weight="balanced")
+            lr.fit(X, y)
+            self.weights = lr.coef_[0].astype(np.float64)
+            self.bias = float(lr.intercept_[0])
+        logits = X @ self.weights + self.bias
+        self.target_logits = np.sort(logits[y])
+        self.nontarget_logits = np.sort(logits[~y])
+        return self
+
+    def _znorm(self, raw: np.ndarray) -> np.ndarray:
+        """``raw (B, ..., S)`` -> z-normalised, same shape."""
+        shape = (raw.shape[0],) + (1,) * (raw.ndim - 2) + (raw.shape[-1],)
+        return (raw - self.mu.reshape(shape)) / self.sd.reshape(shape)
+
+    # -- use --------------------------------------------------------------------------------
+    def logits(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores ``(B, S)`` (or ``(B, n, S)``) -> fused log-odds ``(S,)`` (or ``(n, S)``)."""
+        z = self._znorm(np.asarray(raw, dtype=np.float64))
+        return np.tensordot(self.weights, z, axes=(0, 0)) + self.bias
+
+    def threshold_logit(self, target_far: float) -> float:
+        """Log-odds threshold at which an unregistered voice's best score passes with probability
+        ≈ ``target_far``."""
+        if not 0.0 < target_far < 1.0:
+            raise ConfigError(f"target false-accept rate must be between 0 and 1, got {target_far}")
+        n_s = max(1, len(self.speakers))
+        p = 1.0 - (1.0 - target_far) ** (1.0 / n_s)
+        nt = self.nontarget_logits
+        if nt.size >= 2:
+            mu, sd = float(nt.mean()), float(nt.std(ddof=1) + 1e-6)
+            gauss = mu + sd * float(norm.isf(p))
+            emp = float(np.quantile(nt, 1.0 - p)) if nt.size * p >= 1.0 else float(nt.max())
+            return max(gauss, emp)
+        # no impostor evidence at all: demand a score well inside the target distribution
+        tg = self.target_logits
+        return float(np.quantile(tg, 0.1)) if tg.size else 0.0
+
+    def to_probability(self, logits: np.ndarray | float) -> np.ndarray | float:
+        return expit(logits)
+
+    @staticmethod
+    def to_logit(prob: float) -> float:
+        return float(logit(np.clip(prob, 1e-12, 1 - 1e-12)))
+
+    # -- persistence ------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return ({"cal/mu": self.mu, "cal/sd": self.sd, "cal/weights": self.weights,
+                 "cal/nontarget": self.nontarget_logits, "cal/target": self.target_logits},
+                {"speakers": self.speakers, "bias": self.bias})
+
+    @classmethod
+    def from_state(cls, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> "Calibrator":
+        return cls(speakers=list(params["speakers"]), mu=np.asarray(arrays["cal/mu"]), sd=np.asarray(arrays["cal/sd"]),
+                   weights=np.asarray(arrays["cal/weights"]), bias=float(params["bias"]),
+                   nontarget_logits=np.asarray(arrays["cal/nontarget"]), target_logits=np.asarray(arrays["cal/target"]))

@@ -1,0 +1,146 @@
+"""Saving and loading an enrolled :class:`~voicelive.recognition.recognizer.Recognizer`.
+
+One ``.npz`` file holds every backend's state, the calibration, the enrollment features needed to
+recalibrate after adding a speaker, and a JSON model card. Writes go to a temp file that is fsynced
+and then ``os.replace``d over the old file, so a crash leaves the previous model intact. Loading
+checks each backend's feature-config hash against what this version computes and refuses a mismatch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicelive import paths
+from voicelive.errors import ModelError, ModelMissingError
+from voicelive.recognition.calibration import Calibrator
+from voicelive.recognition.registry import make_backends
+
+MODEL_FILE = "model.npz"
+
+
+def default_model_dir(override: str | os.PathLike | None = None) -> Path:
+    return Path(override) if override else paths.data_dir() / "model"
+
+
+def model_path(model_dir: str | os.PathLike | None = None) -> Path:
+    p = Path(model_dir) if model_dir else default_model_dir()
+    return p if p.suffix == ".npz" else p / MODEL_FILE
+
+
+def _pack_json(obj: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
+
+
+def _unpack_json(a: np.ndarray) -> Any:
+    return json.loads(np.asarray(a, dtype=np.uint8).tobytes().decode())
+
+
+def recognizer_arrays(rec) -> dict[str, np.ndarray]:
+    """Everything that describes ``rec`` as a flat dict of arrays."""
+    arrays: dict[str, np.ndarray] = {}
+    backend_params = []
+    for i, b in enumerate(rec.backends):
+        a, p = b.get_state()
+        arrays.update({f"b{i}/{k}": v for k, v in a.items()})
+        backend_params.append(p)
+        for si, s in enumerate(rec.speakers):
+            for ci, f in enumerate(rec._feats[i][s]):
+                arrays[f"f{i}/{si}/{ci}"] = np.asarray(f)
+    cal_a, cal_p = rec.calibrator.get_state()
+    arrays.update(cal_a)
+    arrays["card.json"] = _pack_json(rec.card())
+    arrays["state.json"] = _pack_json({"backend_params": backend_params, "calibration": cal_p,
+                                       "target_far": rec.target_far,
+                                       "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers}})
+    return arrays
+
+
+def write_recognizer(rec, fileobj_path: Path) -> None:
+    """Write to exactly ``fileobj_path`` (no atomic dance; for callers that manage temp files)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **recognizer_arrays(rec))
+    fd = os.open(fileobj_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_recognizer(rec, path: str | os.PathLike | None = None) -> Path:
+    """Atomically write ``rec`` to ``path`` (a ``.npz`` file or a model directory)."""
+    target = model_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write_recognizer(rec, tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return target
+
+
+def read_card(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    p = model_path(path)
+    with _open_npz(p) as z:
+        return _unpack_json(z["card.json"])
+
+
+def _open_npz(p: Path):
+    if not p.exists():
+        raise ModelMissingError(f"no enrolled model at {p}; enroll someone first: `voicelive enroll NAME FILE...`")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model file {p} is corrupt ({exc}); re-enroll or restore a backup") from exc
+
+
+def load_recognizer(path: str | os.PathLike | None = None):
+    """Load a saved recognizer, refusing one whose features differ from this version's."""
+    from voicelive.recognition.recognizer import Recognizer
+
+    p = model_path(path)
+    with _open_npz(p) as z:
+        try:
+            arrays = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"model file {p} is corrupt ({exc}); re-enroll or restore a backup") from exc
+    if "card.json" not in arrays or "state.json" not in arrays:
+        raise ModelError(f"{p} is not a VoiceLive model file")
+    card = _unpack_json(arrays["card.json"])
+    state = _unpack_json(arrays["state.json"])
+    if card.get("format") != 1:
+        raise ModelError(f"model {p} has format {card.get('format')}, this version reads format 1; re-enroll")
+    backends = make_backends(card["backend"])
+    members = card["members"]
+    names_now = [b.name for b in backends]
+    names_then = [m["name"] for m in members]
+    if names_now != names_then:
+        raise ModelError(f"model {p} was built with backends {names_then} but {names_now} are available now "
+                         "(missing GE2E weights? run `voicelive setup-models`), or retrain with `voicelive train`")
+    for b, m in zip(backends, members):
+        if b.feature_hash != m["feature_hash"]:
+            raise ModelError(f"model {p} was built with other '{b.name}' features (hash {m['feature_hash']}, "
+                             f"this version: {b.feature_hash}); retrain with `voicelive train`")
+    rec = Recognizer(backends, name=card["backend"], target_far=float(state["target_far"]))
+    speakers = list(card["speakers"])
+    for i, (b, bp) in enumerate(zip(backends, state["backend_params"])):
+        prefix = f"b{i}/"
+        b.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, bp)
+        rec._feats[i] = {s: [arrays[f"f{i}/{si}/{ci}"] for ci in range(int(state["n_clips"][s]))]
+                         for si, s in enumerate(speakers)}
+    rec._speakers = speakers
+    rec.calibrator = Calibrator.from_state(arrays, state["calibration"])
+    rec.set_target_far(rec.target_far)
+    return rec

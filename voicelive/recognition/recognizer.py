@@ -1,0 +1,234 @@
+"""The recognition engine as the rest of the product sees it: one or more backends, calibrated and
+fused, answering "is this person registered, and who is it?".
+
+``Recognizer`` implements the pipeline's ``WindowScorer`` protocol: ``speakers``, ``threshold`` and
+``score_window(wave) -> {speaker: calibrated score in [0, 1]}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from voicelive import SAMPLE_RATE, __version__
+from voicelive.audio.io import validate_wave
+from voicelive.errors import ConfigError, NotEnrolledError
+from voicelive.recognition.base import Backend, ClipsBySpeaker, Features
+from voicelive.recognition.calibration import Calibrator
+from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
+
+DEFAULT_TARGET_FAR = 0.01
+
+
+@dataclass(frozen=True)
+class Identification:
+    """Answer for one waveform."""
+
+    speaker: str | None          # None = unknown (no enrolled speaker passes the threshold)
+    score: float                 # calibrated score of the best candidate, in [0, 1]
+    threshold: float             # calibrated accept threshold in force
+    candidates: tuple[tuple[str, float], ...]  # best first
+
+    @property
+    def best(self) -> str:
+        return self.candidates[0][0]
+
+
+class Recognizer:
+    """Backends + calibration. Build with :meth:`create`, then :meth:`enroll`."""
+
+    def __init__(self, backends: Sequence[Backend], *, name: str = DEFAULT_BACKEND,
+                 target_far: float = DEFAULT_TARGET_FAR) -> None:
+        if not backends:
+            raise ConfigError("a recognizer needs at least one backend")
+        self.backends = list(backends)
+        self.name = name
+        self.target_far = float(target_far)
+        self.calibrator: Calibrator | None = None
+        self._feats: list[dict[str, list[Features]]] = [{} for _ in self.backends]
+        self._speakers: list[str] = []
+        self._threshold_logit = 0.0
+        self.timings: dict[str, float] = {}
+        self.set_target_far(target_far)
+
+    @classmethod
+    def create(cls, backend: str = DEFAULT_BACKEND, *, target_far: float = DEFAULT_TARGET_FAR) -> "Recognizer":
+        return cls(make_backends(backend), name=backend, target_far=target_far)
+
+    # -- roster -----------------------------------------------------------------------------
+    @property
+    def speakers(self) -> list[str]:
+        return list(self._speakers)
+
+    @property
+    def incremental(self) -> bool:
+        return all(b.incremental for b in self.backends)
+
+    def extract(self, wave: np.ndarray) -> list[Features]:
+        """Features of one waveform for every backend."""
+        w = validate_wave(wave)
+        return [b.extract(w) for b in self.backends]
+
+    def enroll(self, clips_by_speaker: ClipsBySpeaker) -> None:
+        """Build all speaker models from scratch and calibrate."""
+        t0 = time.perf_counter()
+        feats = [{k: [b.extract(validate_wave(w, what=f"clip of '{k}'")) for w in v]
+                  for k, v in clips_by_speaker.items() if len(v)} for b in self.backends]
+        self.timings["extract_s"] = time.perf_counter() - t0
+        self.enroll_features(feats)
+
+    def enroll_features(self, feats_per_backend: Sequence[Mapping[str, Sequence[Features]]]) -> None:
+        t0 = time.perf_counter()
+        self._feats = [{k: list(v) for k, v in f.items()} for f in feats_per_backend]
+        for b, f in zip(self.backends, self._feats):
+            b.enroll_features(f)
+        self._speakers = sorted(self._feats[0])
+        self.timings["train_s"] = time.perf_counter() - t0
+        self._calibrate()
+
+    def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
+        """Add or replace one speaker: incremental backends touch nobody else; calibration is refreshed."""
+        feats = [[b.extract(validate_wave(w, what=f"clip of '{name}'")) for w in clips] for b in self.backends]
+        self.add_speaker_features(name, feats)
+
+    def add_speaker_features(self, name: str, feats_per_backend: Sequence[Sequence[Features]]) -> None:
+        t0 = time.perf_counter()
+        for b, store, f in zip(self.backends, self._feats, feats_per_backend):
+            store[name] = list(f)
+            if b.speakers:
+                b.add_speaker_features(name, list(f))
+            else:
+                b.enroll_features(store)
+        self._speakers = sorted(self._feats[0])
+        self.timings["train_s"] = time.perf_counter() - t0
+        self._calibrate()
+
+    def remove_speaker(self, name: str) -> None:
+        if name not in self._speakers:
+            self.backends[0]._require_known(name) if self.backends[0].speakers else None
+            from voicelive.errors import UnknownSpeakerError
+            raise UnknownSpeakerError(f"unknown speaker '{name}' (enrolled: {', '.join(self._speakers) or 'none'})")
+        for b, store in zip(self.backends, self._feats):
+            del store[name]
+            if store:
+                b.remove_speaker(name)
+            else:
+                b._reset()
+        self._speakers = sorted(self._feats[0])
+        if self._speakers:
+            self._calibrate()
+        else:
+            self.calibrator = None
+
+    def _calibrate(self) -> None:
+        t0 = time.perf_counter()
+        cvs, labels, spk = [], None, None
+        for b, f in zip(self.backends, self._feats):
+            sc, lab, names = b.cross_val_scores(f)
+            cvs.append(sc)
+            labels, spk = lab, names
+        self.calibrator = Calibrator().fit(cvs, labels, spk)
+        self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
+        self.timings["calibrate_s"] = time.perf_counter() - t0
+
+    def set_target_far(self, target_far: float) -> None:
+        if not 0.0 < target_far < 1.0:
+            raise ConfigError(f"target false-accept rate must be between 0 and 1 (e.g. 0.01), got {target_far}")
+        self.target_far = float(target_far)
+        if self.calibrator is not None:
+            self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
+
+    # -- scoring ----------------------------------------------------------------------------
+    def _require(self) -> Calibrator:
+        if not self._speakers or self.calibrator is None:
+            raise NotEnrolledError("no speakers are enrolled yet; run `voicelive enroll NAME FILE...` first")
+        return self.calibrator
+
+    def raw_scores(self, feats: Sequence[Features]) -> np.ndarray:
+        """``(B, S)`` raw scores in ``self.speakers`` order."""
+        rows = []
+        for b, f in zip(self.backends, feats):
+            s = b.score_features(f)
+            order = [b.speakers.index(n) for n in self._speakers]
+            rows.append(np.asarray(s, dtype=np.float64)[order])
+        return np.stack(rows)
+
+    def logits_features(self, feats: Sequence[Features]) -> np.ndarray:
+        """Fused log-odds per enrolled speaker ``(S,)``."""
+        return self._require().logits(self.raw_scores(feats))
+
+    def logits(self, wave: np.ndarray) -> np.ndarray:
+        self._require()
+        return self.logits_features(self.extract(wave))
+
+    @property
+    def threshold_logit(self) -> float:
+        return self._threshold_logit
+
+    @property
+    def threshold(self) -> float:
+        """Calibrated accept threshold in [0, 1] for :attr:`target_far`."""
+        return float(1.0 / (1.0 + np.exp(-self._threshold_logit)))
+
+    def score_window(self, wave: np.ndarray) -> dict[str, float]:
+        """Calibrated score in [0, 1] per enrolled speaker (the pipeline's scorer protocol)."""
+        lg = self.logits(wave)
+        return {s: float(1.0 / (1.0 + np.exp(-v))) for s, v in zip(self._speakers, lg)}
+
+    def identify(self, wave: np.ndarray, *, top: int = 3) -> Identification:
+        return self.identify_logits(self.logits(wave), top=top)
+
+    def identify_logits(self, logits: np.ndarray, *, top: int = 3) -> Identification:
+        probs = 1.0 / (1.0 + np.exp(-np.asarray(logits)))
+        order = np.argsort(-probs)
+        cands = tuple((self._speakers[i], float(probs[i])) for i in order[:top])
+        best = int(order[0])
+        accepted = logits[best] > self._threshold_logit
+        return Identification(speaker=self._speakers[best] if accepted else None, score=float(probs[best]),
+                              threshold=self.threshold, candidates=cands)
+
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        for b in self.backends:
+            if b.has_embedding:
+                return b.embed(validate_wave(wave))
+        raise ConfigError(f"backend '{self.name}' has no embedding; use --backend ge2e")
+
+    # -- description ------------------------------------------------------------------------
+    def card(self) -> dict[str, Any]:
+        cal = self._require()
+        return {
+            "format": 1,
+            "app_version": __version__,
+            "backend": self.name,
+            "sample_rate": SAMPLE_RATE,
+            "members": [{"name": b.name, "feature_hash": b.feature_hash, "incremental": b.incremental}
+                        for b in self.backends],
+            "retrain_on_roster_change": not self.incremental,
+            "speakers": self.speakers,
+            "enrollment": {s: {"clips": len(self._feats[0][s])} for s in self._speakers},
+            "calibration": {
+                "method": "cv scores, per-model z-norm, logistic fusion, Gaussian/empirical tail of impostor maxima",
+                "target_far": self.target_far,
+                "threshold": self.threshold,
+                "fusion_weights": [float(w) for w in cal.weights],
+                "n_target_trials": int(cal.target_logits.size),
+                "n_nontarget_trials": int(cal.nontarget_logits.size),
+            },
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        from voicelive.recognition.model_io import save_recognizer
+
+        return save_recognizer(self, path)
+
+
+def load_recognizer(model_dir: str | Path | None = None) -> Recognizer:
+    """The active enrolled model of a model directory (default: under the user data dir)."""
+    from voicelive.recognition.model_io import load_recognizer as _load
+
+    return _load(model_dir)
