@@ -1,0 +1,279 @@
+"""`voicelive bench`: the speaker-identification benchmark of PROTOCOL.md (v1).
+
+A fresh system is built for every (seed, k), enrolled from the split's enrollment utterances, and
+scores each test utterance. Product backends are calibrated from enrollment data only; the two
+reference systems (``seed_svm``, ``seed_catboost``) score with their class probability.
+Features are cached per (feature hash, utterance) for the accuracy part; timing runs without caches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from voicelive import SAMPLE_RATE
+from voicelive.evaluation import metrics as M
+from voicelive.evaluation.corpus import Corpus, Split, Utterance, load_manifest, protocol_split
+from voicelive.recognition.base import Backend
+from voicelive.recognition.classifiers import CatBoostBackend, SVMBackend
+from voicelive.recognition.recognizer import Recognizer
+from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
+
+REFERENCE_SYSTEMS = ("seed_svm", "seed_catboost")
+METRICS = ("closed_acc", "weighted_f1", "open_eer", "dir_far1", "dir_far5", "min_dcf")
+WINDOW_S = 2.0
+
+
+class BenchSystem:
+    """One system under test: a calibrated product recognizer or a reference classifier."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reference = name in REFERENCE_SYSTEMS
+        if name == "seed_svm":
+            self.backends: list[Backend] = [SVMBackend("seed_mfcc")]
+        elif name == "seed_catboost":
+            self.backends = [CatBoostBackend("seed")]
+        else:
+            self.backends = make_backends(name)
+        self.rec: Recognizer | None = None
+
+    @property
+    def has_embedding(self) -> bool:
+        return any(b.has_embedding for b in self.backends)
+
+    def fresh(self) -> "BenchSystem":
+        clone = object.__new__(BenchSystem)
+        clone.name, clone.reference = self.name, self.reference
+        clone.backends = [b.fresh() for b in self.backends]
+        clone.rec = None
+        return clone
+
+    def fit(self, feats: Sequence[dict[str, list[Any]]]) -> None:
+        if self.reference:
+            self.backends[0].enroll_features(feats[0])
+        else:
+            self.rec = Recognizer(self.backends, name=self.name)
+            self.rec.enroll_features(feats)
+
+    @property
+    def speakers(self) -> list[str]:
+        return self.backends[0].speakers if self.reference else self.rec.speakers
+
+    def score(self, feats: Sequence[Any]) -> np.ndarray:
+        if self.reference:
+            return np.asarray(self.backends[0].score_features(feats[0]), dtype=np.float64)
+        return self.rec.logits_features(feats)
+
+    def extract(self, wave: np.ndarray) -> list[Any]:
+        return [b.extract(wave) for b in self.backends]
+
+
+class FeatureCache:
+    """(feature hash, utterance id) -> features, so seeds and k values share extraction."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self._store: dict[tuple[str, str], Any] = {}
+
+    def get(self, backend: Backend, utt: Utterance) -> Any:
+        key = (backend.feature_hash, utt.utterance_id)
+        f = self._store.get(key)
+        if f is None:
+            f = backend.extract(self.corpus.audio(utt))
+            self._store[key] = f
+        return f
+
+    def embedding(self, backend: Backend, utt: Utterance) -> np.ndarray:
+        key = ("emb:" + backend.feature_hash, utt.utterance_id)
+        e = self._store.get(key)
+        if e is None:
+            e = backend.embed_features(self.get(backend, utt))
+            self._store[key] = e
+        return e
+
+
+@dataclass
+class Progress:
+    total: int
+    label: str = ""
+    done: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+    enabled: bool = True
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        frac = self.done / max(1, self.total)
+        bar = "#" * int(frac * 30)
+        el = time.perf_counter() - self.t0
+        eta = el / frac - el if frac > 0 else 0
+        sys.stderr.write(f"\r[{bar:<30}] {self.done}/{self.total} {what:<40.40} {el:6.0f}s (eta {eta:4.0f}s)")
+        sys.stderr.flush()
+        if self.done >= self.total:
+            sys.stderr.write("\n")
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    a = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+    if a.size == 0:
+        return {"mean": float("nan"), "std": float("nan")}
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0}
+
+
+def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache) -> dict[str, float]:
+    sysk = system.fresh()
+    enr = split.enrollment(k)
+    feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
+    sysk.fit(feats)
+    tests = split.known_tests + split.unknown_tests
+    scores = np.stack([sysk.score([cache.get(b, u) for b in sysk.backends]) for u in tests])
+    out = M.open_set_metrics(scores, sysk.speakers, [u.speaker for u in split.known_tests], len(split.known_tests))
+    if system.has_embedding:
+        eb = next(b for b in sysk.backends if b.has_embedding)
+        embs = np.stack([cache.embedding(eb, u) for u in tests])
+        out["verif_eer"] = M.pairwise_verification_eer(embs, [u.speaker for u in tests], seed=split.seed)
+    return out
+
+
+def speech_windows(corpus: Corpus, utts: Sequence[Utterance], n: int, window_s: float = WINDOW_S) -> list[np.ndarray]:
+    """``n`` windows of exactly ``window_s`` of real speech (consecutive test utterances joined)."""
+    need = int(round(window_s * SAMPLE_RATE))
+    stream = np.concatenate([corpus.audio(u) for u in utts])
+    while stream.size < need * n:
+        stream = np.concatenate([stream, stream])
+    return [stream[i * need:(i + 1) * need] for i in range(n)]
+
+
+def time_system(system: BenchSystem, corpus: Corpus, split: Split, *, k: int = 10,
+                n_warmup: int = 3, n_timed: int = 40) -> dict[str, float]:
+    """Per-window time (features + scoring, one thread, no caches), enrollment and add-one times."""
+    from threadpoolctl import threadpool_limits
+
+    enr = split.enrollment(k)
+    waves = {s: [corpus.audio(u) for u in utts] for s, utts in enr.items()}
+    with threadpool_limits(1):
+        # enrollment of the whole set, from audio
+        t0 = time.perf_counter()
+        full = system.fresh()
+        full.fit([{s: [b.extract(w) for w in ws] for s, ws in waves.items()} for b in full.backends])
+        enroll_s = time.perf_counter() - t0
+        # add one more speaker to an existing set (all but the last)
+        last = sorted(waves)[-1]
+        rest = {s: ws for s, ws in waves.items() if s != last}
+        add_s = float("nan")
+        if len(rest) >= max(b.min_speakers for b in system.backends):
+            part = system.fresh()
+            part.fit([{s: [b.extract(w) for w in ws] for s, ws in rest.items()} for b in part.backends])
+            t0 = time.perf_counter()
+            feats = [[b.extract(w) for w in waves[last]] for b in part.backends]
+            if part.reference:
+                part.backends[0].add_speaker_features(last, feats[0])
+            else:
+                part.rec.add_speaker_features(last, feats)
+            add_s = time.perf_counter() - t0
+        windows = speech_windows(corpus, split.known_tests, n_warmup + n_timed)
+        times = []
+        for i, w in enumerate(windows):
+            t0 = time.perf_counter()
+            full.score(full.extract(w))
+            dt = time.perf_counter() - t0
+            if i >= n_warmup:
+                times.append(dt * 1000.0)
+    return {"ms_per_window_p50": float(np.median(times)), "ms_per_window_p95": float(np.percentile(times, 95)),
+            "enroll_s": enroll_s, "add_speaker_s": add_s, "n_enrolled": len(waves)}
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "load_1min": os.getloadavg()[0], "python": platform.python_version()}
+
+
+def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks: Sequence[int] = (5, 10),
+              seeds: int = 5, timing: bool = True, progress: bool = True,
+              extra: Callable[[BenchSystem, Corpus, list[Split], int], dict[str, Any]] | None = None) -> dict[str, Any]:
+    corpus = load_manifest(manifest)
+    names = list(backends) if backends else [DEFAULT_BACKEND, *REFERENCE_SYSTEMS]
+    systems = [BenchSystem(n) for n in names]
+    splits = [protocol_split(corpus, s) for s in range(seeds)]
+    cache = FeatureCache(corpus)
+    prog = Progress(total=len(systems) * (len(ks) * seeds + (1 if timing else 0)), enabled=progress)
+    results = []
+    for system in systems:
+        for k in ks:
+            per_seed = []
+            for split in splits:
+                per_seed.append(evaluate_split(system, split, k, cache))
+                prog.step(f"{system.name} k={k} seed={split.seed}")
+            row: dict[str, Any] = {"backend": system.name, "k": k}
+            for m in METRICS:
+                row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
+            row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
+            if extra is not None:
+                row.update(extra(system, corpus, splits, k))
+            results.append(row)
+        if timing:
+            t = time_system(system, corpus, splits[0], k=10)
+            prog.step(f"{system.name} timing")
+            for row in results:
+                if row["backend"] == system.name:
+                    row.update(t)
+    return {
+        "corpus": corpus.name,
+        "manifest": str(manifest),
+        "n_speakers": len(corpus.speakers),
+        "dropped_speakers": corpus.dropped_speakers,
+        "n_enrolled": len(splits[0].enrolled),
+        "default_backend": DEFAULT_BACKEND,
+        "seeds": seeds,
+        "catboost_iterations": CatBoostBackend.DEFAULT_ITERATIONS,
+        "machine": machine_info(),
+        "results": results,
+    }
+
+
+def _pct(d: dict[str, float] | None) -> str:
+    if d is None or not np.isfinite(d["mean"]):
+        return "–"
+    return f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
+
+
+def markdown_table(res: dict[str, Any]) -> str:
+    head = ("| backend | k | closed acc % | weighted F1 % | open EER % | DIR@1% | DIR@5% | minDCF | verif EER % "
+            "| ms/window p50 | p95 | enroll s | add one s |")
+    lines = [f"**{res['corpus']}**: {res['n_speakers']} speakers ({res['n_enrolled']} enrolled per seed), "
+             f"{res['seeds']} seeds; machine: {res['machine']['cores']} cores, {res['machine']['cpu']}, "
+             f"load {res['machine']['load_1min']:.2f}", "", head, "|" + "---|" * 13]
+    for r in res["results"]:
+        dcf = r["min_dcf"]
+        lines.append(
+            f"| {r['backend']} | {r['k']} | {_pct(r['closed_acc'])} | {_pct(r['weighted_f1'])} | {_pct(r['open_eer'])} "
+            f"| {_pct(r['dir_far1'])} | {_pct(r['dir_far5'])} | {dcf['mean']:.3f} ± {dcf['std']:.3f} "
+            f"| {_pct(r['verif_eer'])} | {r.get('ms_per_window_p50', float('nan')):.1f} "
+            f"| {r.get('ms_per_window_p95', float('nan')):.1f} | {r.get('enroll_s', float('nan')):.2f} "
+            f"| {r.get('add_speaker_s', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def write_results(res: dict[str, Any], out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(res, indent=2))
+    (out / "results.md").write_text(markdown_table(res) + "\n")
+    return out / "results.json"
