@@ -272,6 +272,18 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _quality_json(text: str | None, clip_id: int) -> dict[str, Any] | None:
+    """Stored quality metrics; unreadable metrics are not worth failing a read over."""
+    if not text:
+        return None
+    try:
+        q = json.loads(text)
+    except ValueError:
+        log.warning("clip %s: quality metrics are not valid JSON; ignored", clip_id)
+        return None
+    return q if isinstance(q, dict) else None
+
+
 _SPEAKER_SELECT = """
     SELECT s.id, s.name, s.created, s.updated, s.notes, count(c.id),
            coalesce(sum(c.duration_s), 0.0), coalesce(sum(coalesce(c.speech_s, c.duration_s)), 0.0)
@@ -573,7 +585,7 @@ class Store:
                 flac = bytes(r[9])
                 codec.verify(flac, r[2], what=what)
             out.append(ClipRecord(id=r[0], speaker=r[1], sha256=r[2], duration_s=r[3], speech_s=r[4],
-                                  sr=r[5], device=r[6], quality=json.loads(r[7]) if r[7] else None,
+                                  sr=r[5], device=r[6], quality=_quality_json(r[7], r[0]),
                                   created=r[8], flac=flac))
         return out
 
@@ -781,7 +793,7 @@ class Store:
                 p.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("cannot delete old model file %s: %s", p, exc)
-        return [d[0] for d in doomed]
+        return sorted(d[0] for d in doomed)
 
     # -- access log ------------------------------------------------------------------------
     def log_access(self, decision: str, *, speaker: str | None = None, state: str | None = None,
