@@ -93,9 +93,13 @@ def load_audio(path: str | os.PathLike, *, sr: int = SAMPLE_RATE, allow_silent: 
 
 def _load_with_librosa(p: Path, first_error: Exception) -> tuple[np.ndarray, int]:
     """Fallback decoder (audioread/ffmpeg via librosa) for formats libsndfile lacks."""
+    import warnings
+
     try:
         import librosa
-        data, sr_in = librosa.load(str(p), sr=None, mono=False)
+        with warnings.catch_warnings():  # librosa warns that it falls back to audioread: that is the point
+            warnings.simplefilter("ignore")
+            data, sr_in = librosa.load(str(p), sr=None, mono=False)
     except Exception as exc:  # librosa raises many kinds; all mean "cannot decode"
         raise AudioFileError(f"cannot decode {p} as audio ({first_error}); use WAV, FLAC, OGG or MP3") from exc
     data = np.asarray(data, dtype=np.float32)

@@ -13,6 +13,7 @@ All functions take mono float32 16 kHz waveforms of shape ``(n,)``.
 from __future__ import annotations
 
 import hashlib
+import warnings
 import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -48,13 +49,21 @@ def seed_features(wave: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     import librosa
 
     y = resample(wave, sr, SEED_SR)
-    blocks = [
+    with warnings.catch_warnings():  # tonnetz's CQT warns on short inputs; the study ran it as is
+        warnings.simplefilter("ignore", UserWarning)
+        blocks = _seed_blocks(y)
+    return np.concatenate([_mean_min_max(b) for b in blocks]).astype(np.float64)
+
+
+def _seed_blocks(y: np.ndarray) -> list[np.ndarray]:
+    import librosa
+
+    return [
         librosa.feature.chroma_stft(y=y, sr=SEED_SR),
         librosa.feature.melspectrogram(y=y, sr=SEED_SR),
         librosa.feature.mfcc(y=y, sr=SEED_SR, n_mfcc=20),
         librosa.feature.tonnetz(y=y, sr=SEED_SR),
     ]
-    return np.concatenate([_mean_min_max(b) for b in blocks]).astype(np.float64)
 
 
 def seed_mfcc_features(wave: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:

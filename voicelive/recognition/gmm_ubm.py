@@ -8,7 +8,8 @@ k-fold refits: the UBM must not have seen the held-out clips, or their scores ar
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import warnings
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -47,12 +48,14 @@ class GMMUBMBackend(Backend):
         self.ubm_vars: np.ndarray | None = None      # (C, D)
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (n (k, C), f (k, C, D)) per clip
         self._means: np.ndarray | None = None        # (S, C, D) adapted means
+        self.ubm_n_speakers = 0
 
     def extract(self, wave: np.ndarray) -> np.ndarray:
         return F.mfcc_frames(wave, self.cfg, norm=self.norm)
 
     # -- UBM --------------------------------------------------------------------------------
     def _train_ubm(self, frames: np.ndarray) -> None:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
         rng = np.random.default_rng(self.seed)
@@ -61,7 +64,10 @@ class GMMUBMBackend(Backend):
         n_comp = int(np.clip(frames.shape[0] // self.frames_per_component, 2, self.max_components))
         gmm = GaussianMixture(n_components=n_comp, covariance_type="diag", max_iter=60, reg_covar=1e-2,
                               random_state=self.seed, init_params="k-means++")
-        gmm.fit(frames)
+        with warnings.catch_warnings():
+            # a UBM that stops at max_iter is still a usable background model
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(frames)
         self.ubm_weights = gmm.weights_.astype(np.float64)
         self.ubm_means = gmm.means_.astype(np.float64)
         self.ubm_vars = gmm.covariances_.astype(np.float64)
@@ -93,8 +99,15 @@ class GMMUBMBackend(Backend):
         return alpha * ex + (1.0 - alpha) * self.ubm_means
 
     # -- training ---------------------------------------------------------------------------
+    UBM_MIN_SPEAKERS = 5
+    """A UBM trained on fewer speakers than this is retrained when the roster grows."""
+
+    def needs_refit_on_add(self) -> bool:
+        return self.ubm_n_speakers < self.UBM_MIN_SPEAKERS
+
     def _fit(self, feats_by_speaker: dict[str, list[np.ndarray]]) -> None:
         self._reset()
+        self.ubm_n_speakers = len(feats_by_speaker)
         self._train_ubm(np.vstack([x for v in feats_by_speaker.values() for x in v]).astype(np.float64))
         for name in sorted(feats_by_speaker):
             self._add(name, feats_by_speaker[name])
@@ -136,7 +149,8 @@ class GMMUBMBackend(Backend):
         arrays = {"ubm_weights": self.ubm_weights, "ubm_means": self.ubm_means, "ubm_vars": self.ubm_vars}
         for i, s in enumerate(self._speakers):
             arrays[f"stats_n/{i}"], arrays[f"stats_f/{i}"] = self._stats[s]
-        return arrays, {"speakers": self._speakers, "relevance": self.relevance, "feature_hash": self.feature_hash}
+        return arrays, {"speakers": self._speakers, "relevance": self.relevance, "feature_hash": self.feature_hash,
+                        "ubm_n_speakers": self.ubm_n_speakers}
 
     def set_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
         if params.get("feature_hash") != self.feature_hash:
@@ -145,6 +159,7 @@ class GMMUBMBackend(Backend):
         self.ubm_weights, self.ubm_means, self.ubm_vars = (np.asarray(arrays[k], dtype=np.float64)
                                                            for k in ("ubm_weights", "ubm_means", "ubm_vars"))
         self.relevance = float(params["relevance"])
+        self.ubm_n_speakers = int(params.get("ubm_n_speakers", len(params["speakers"])))
         self._speakers = list(params["speakers"])
         self._stats = {s: (np.asarray(arrays[f"stats_n/{i}"]), np.asarray(arrays[f"stats_f/{i}"]))
                        for i, s in enumerate(self._speakers)}

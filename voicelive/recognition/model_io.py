@@ -52,12 +52,15 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
         for si, s in enumerate(rec.speakers):
             for ci, f in enumerate(rec._feats[i][s]):
                 arrays[f"f{i}/{si}/{ci}"] = np.asarray(f)
+        for pi, f in enumerate(rec._pseudo[i]):
+            arrays[f"p{i}/{pi}"] = np.asarray(f)
     cal_a, cal_p = rec.calibrator.get_state()
     arrays.update(cal_a)
     arrays["card.json"] = _pack_json(rec.card())
     arrays["state.json"] = _pack_json({"backend_params": backend_params, "calibration": cal_p,
                                        "target_far": rec.target_far,
-                                       "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers}})
+                                       "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers},
+                                       "n_pseudo": len(rec._pseudo[0])})
     return arrays
 
 
@@ -140,6 +143,7 @@ def load_recognizer(path: str | os.PathLike | None = None):
         b.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, bp)
         rec._feats[i] = {s: [arrays[f"f{i}/{si}/{ci}"] for ci in range(int(state["n_clips"][s]))]
                          for si, s in enumerate(speakers)}
+        rec._pseudo[i] = [arrays[f"p{i}/{pi}"] for pi in range(int(state.get("n_pseudo", 0)))]
     rec._speakers = speakers
     rec.calibrator = Calibrator.from_state(arrays, state["calibration"])
     rec.set_target_far(rec.target_far)

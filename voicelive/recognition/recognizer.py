@@ -22,6 +22,23 @@ from voicelive.recognition.calibration import Calibrator
 from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
 
 DEFAULT_TARGET_FAR = 0.01
+MIN_REAL_COHORT = 3
+"""With fewer enrolled speakers than this, calibration adds pseudo-impostors (see below)."""
+PSEUDO_SHIFTS = (0.78, 0.86, 1.16, 1.28)
+"""Resampling factors that turn an enrolled voice into a clearly different one (pitch and formants
+move together, like a shorter or longer vocal tract): the impostor cohort of a one-person roster."""
+MAX_PSEUDO_CLIPS = 6
+
+
+def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Voices made from ``clips`` by shifting pitch and formants (see :data:`PSEUDO_SHIFTS`)."""
+    from voicelive.audio.io import resample
+
+    out = []
+    for w in list(clips)[:MAX_PSEUDO_CLIPS]:
+        for f in PSEUDO_SHIFTS:
+            out.append(resample(w, SAMPLE_RATE, int(round(SAMPLE_RATE * f))))
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,7 @@ class Recognizer:
         self.target_far = float(target_far)
         self.calibrator: Calibrator | None = None
         self._feats: list[dict[str, list[Features]]] = [{} for _ in self.backends]
+        self._pseudo: list[list[Features]] = [[] for _ in self.backends]  # pseudo-impostor features
         self._speakers: list[str] = []
         self._threshold_logit = 0.0
         self.timings: dict[str, float] = {}
@@ -78,8 +96,13 @@ class Recognizer:
         t0 = time.perf_counter()
         feats = [{k: [b.extract(validate_wave(w, what=f"clip of '{k}'")) for w in v]
                   for k, v in clips_by_speaker.items() if len(v)} for b in self.backends]
+        if len(feats[0]) < MIN_REAL_COHORT:
+            self._set_pseudo([w for v in clips_by_speaker.values() for w in v])
         self.timings["extract_s"] = time.perf_counter() - t0
         self.enroll_features(feats)
+
+    def _set_pseudo(self, clips: Sequence[np.ndarray]) -> None:
+        self._pseudo = self._pseudo_for(clips)
 
     def enroll_features(self, feats_per_backend: Sequence[Mapping[str, Sequence[Features]]]) -> None:
         t0 = time.perf_counter()
@@ -93,13 +116,20 @@ class Recognizer:
     def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
         """Add or replace one speaker: incremental backends touch nobody else; calibration is refreshed."""
         feats = [[b.extract(validate_wave(w, what=f"clip of '{name}'")) for w in clips] for b in self.backends]
+        if len(set(self._speakers) | {name}) < MIN_REAL_COHORT:
+            self._pseudo = [old + new for old, new in zip(self._pseudo, self._pseudo_for(clips))]
         self.add_speaker_features(name, feats)
+
+    def _pseudo_for(self, clips: Sequence[np.ndarray]) -> list[list[Features]]:
+        waves = pseudo_impostors(clips)
+        return [[b.extract(w) for w in waves] for b in self.backends]
 
     def add_speaker_features(self, name: str, feats_per_backend: Sequence[Sequence[Features]]) -> None:
         t0 = time.perf_counter()
         for b, store, f in zip(self.backends, self._feats, feats_per_backend):
             store[name] = list(f)
-            if b.speakers:
+            refit = getattr(b, "needs_refit_on_add", lambda: False)()
+            if b.speakers and not refit:
                 b.add_speaker_features(name, list(f))
             else:
                 b.enroll_features(store)
@@ -127,8 +157,14 @@ class Recognizer:
     def _calibrate(self) -> None:
         t0 = time.perf_counter()
         cvs, labels, spk = [], None, None
-        for b, f in zip(self.backends, self._feats):
+        use_pseudo = len(self._speakers) < MIN_REAL_COHORT and all(self._pseudo)
+        for b, f, pseudo in zip(self.backends, self._feats, self._pseudo):
             sc, lab, names = b.cross_val_scores(f)
+            if use_pseudo:
+                order = [b.speakers.index(n) for n in names]
+                extra = np.stack([np.asarray(b.score_features(x), dtype=np.float64)[order] for x in pseudo])
+                sc = np.vstack([sc, extra])
+                lab = np.concatenate([lab, np.full(len(pseudo), -1)])
             cvs.append(sc)
             labels, spk = lab, names
         self.calibrator = Calibrator().fit(cvs, labels, spk)

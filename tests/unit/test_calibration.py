@@ -1,0 +1,78 @@
+"""Calibration: the threshold chosen for a target false-accept rate achieves about that rate on
+held-out impostors drawn like the cohort, and the fused score orders targets above impostors."""
+
+import numpy as np
+import pytest
+
+from voicelive.errors import ConfigError
+from voicelive.recognition.calibration import Calibrator
+
+
+def simulate(rng, n_spk, n_clips, *, offsets, scales, d_prime=3.0):
+    """Raw scores of two 'backends' with per-model offsets/scales (what z-norm must undo)."""
+    labels = np.repeat(np.arange(n_spk), n_clips)
+    base = rng.normal(size=(labels.size, n_spk))
+    base[np.arange(labels.size), labels] += d_prime
+    raw = [base * scales[b][None, :] + offsets[b][None, :] for b in range(len(offsets))]
+    return raw, labels
+
+
+@pytest.mark.parametrize("far", [0.01, 0.05, 0.2])
+def test_threshold_hits_target_far_on_held_out_impostors(far):
+    rng = np.random.default_rng(0)
+    n_spk = 6
+    offsets = [rng.normal(0, 3, n_spk), rng.normal(0, 1, n_spk)]
+    scales = [rng.uniform(0.5, 2.0, n_spk), rng.uniform(0.5, 2.0, n_spk)]
+    raw, labels = simulate(rng, n_spk, 40, offsets=offsets, scales=scales)
+    cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(n_spk)])
+    t = cal.threshold_logit(far)
+    # fresh impostors: nobody's target, scored against every model
+    n_imp = 40_000
+    base = rng.normal(size=(n_imp, n_spk))  # the two backends see the same voice, as in training
+    imp = [base * scales[b] + offsets[b] for b in range(2)]
+    top = cal.logits(np.stack(imp)).max(axis=1)
+    measured = float(np.mean(top > t))
+    assert far / 3 <= measured <= far * 2, (far, measured)
+    # and genuine speakers mostly pass
+    gen_raw, gen_lab = simulate(rng, n_spk, 50, offsets=offsets, scales=scales)
+    lg = cal.logits(np.stack(gen_raw))
+    hit = (lg.argmax(axis=1) == gen_lab) & (lg.max(axis=1) > t)
+    assert hit.mean() > 0.5
+
+
+def test_fusion_weights_favour_the_informative_backend():
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(4), 30)
+    good = rng.normal(size=(labels.size, 4))
+    good[np.arange(labels.size), labels] += 4
+    noise = rng.normal(size=(labels.size, 4))
+    cal = Calibrator().fit([good, noise], labels, list("abcd"))
+    assert cal.weights[0] > 5 * abs(cal.weights[1])
+
+
+def test_state_round_trip():
+    rng = np.random.default_rng(2)
+    raw, labels = simulate(rng, 3, 10, offsets=[np.zeros(3)], scales=[np.ones(3)])
+    cal = Calibrator().fit(raw, labels, list("abc"))
+    back = Calibrator.from_state(*cal.get_state())
+    x = rng.normal(size=(1, 3))
+    np.testing.assert_allclose(back.logits(x), cal.logits(x))
+    assert back.threshold_logit(0.01) == pytest.approx(cal.threshold_logit(0.01))
+
+
+def test_bad_far_is_refused():
+    rng = np.random.default_rng(3)
+    raw, labels = simulate(rng, 3, 10, offsets=[np.zeros(3)], scales=[np.ones(3)])
+    cal = Calibrator().fit(raw, labels, list("abc"))
+    for bad in (0.0, 1.0, -0.1, 2):
+        with pytest.raises(ConfigError):
+            cal.threshold_logit(bad)
+
+
+def test_single_speaker_with_pseudo_impostors():
+    rng = np.random.default_rng(4)
+    tgt = rng.normal(3, 1, (10, 1))
+    imp = rng.normal(0, 1, (40, 1))
+    cal = Calibrator().fit([np.vstack([tgt, imp])], np.r_[np.zeros(10, int), -np.ones(40, int)], ["solo"])
+    t = cal.threshold_logit(0.05)
+    assert np.mean(cal.logits(rng.normal(0, 1, (1, 5000, 1)))[:, 0] > t) < 0.12

@@ -1,0 +1,40 @@
+"""`voicelive train`: rebuild the active model from the roster (e.g. with another backend)."""
+
+from __future__ import annotations
+
+import argparse
+
+from voicelive.commands._common import add_data_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from voicelive.recognition.registry import BACKEND_NAMES, DEFAULT_BACKEND
+
+    p = sub.add_parser("train", help="rebuild the model from every enrolled clip",
+                       description="Retrain the active model from the roster's clips, e.g. to switch backend or "
+                                   "after an upgrade changed the features. The previous model stays active until "
+                                   "the new one is complete.")
+    add_data_args(p, model_dir=False)
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKEND_NAMES,
+                   help=f"recognition backend (default: {DEFAULT_BACKEND})")
+    p.add_argument("--target-far", type=float, default=None,
+                   help="accept threshold as a target false-accept rate (default 0.01)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from voicelive.commands._common import open_store
+    from voicelive.enrollment.model_update import sync_model
+    from voicelive.errors import NotEnrolledError
+
+    store = open_store(args)
+    try:
+        res = sync_model(store, backend=args.backend, target_far=args.target_far, force_rebuild=True)
+    finally:
+        store.close()
+    if res.recognizer is None:
+        raise NotEnrolledError("the roster is empty; enroll someone first: `voicelive enroll NAME FILE...`")
+    rec = res.recognizer
+    print(f"trained '{rec.name}' on {len(rec.speakers)} speaker(s) in {res.seconds:.1f} s; model version "
+          f"{res.version_id}; threshold {rec.threshold:.3f} for target FAR {rec.target_far:g}")
+    return 0
