@@ -1,0 +1,401 @@
+"""GE2E speaker encoder in plain numpy: Resemblyzer's ``VoiceEncoder`` without torch.
+
+The network and the numbers are Resemblyzer 0.1.4's (weights from :mod:`voicelive.recognition.weights`):
+
+* front end = ``resemblyzer.audio.wav_to_mel_spectrogram``: a *power* mel spectrogram (not log),
+  40 mels, 400-sample (25 ms) periodic Hann window, 160-sample (10 ms) hop at 16 kHz, centred
+  frames with zero padding, Slaney mel filterbank (librosa's defaults);
+* 3-layer LSTM (256 units) over 160-frame partials -> last hidden state of the top layer ->
+  linear 256 -> ReLU -> L2 normalisation;
+* an utterance embedding is the L2-normalised mean of its partial embeddings, partials placed by
+  ``VoiceEncoder.compute_partial_slices`` (``rate`` partials per second, the last one kept if it
+  covers at least ``min_coverage``, the waveform zero-padded to the last partial).
+
+Resemblyzer's ``preprocess_wav`` (volume normalisation, webrtcvad silence trimming) is *not* done:
+the caller decides what audio goes in.
+
+Speed (this runs on every analysis window): float32 throughout; all partials of an utterance go
+through the network together; the input projection of each LSTM layer is one matrix product over
+all time steps and partials; each time step is one BLAS call that adds ``W_hh @ h`` into the gate
+block in place (or one per partial, whichever this BLAS does faster, see :data:`RECURRENT_MODES`)
+plus seven in-place ufunc calls on contiguous preallocated buffers. The gate rows are reordered and
+pre-scaled so that one ``tanh`` call yields all four gates (``sigmoid(x) = (1 + tanh(x / 2)) / 2``);
+the factor 2 this leaves on the hidden state is folded into the weights that consume it.
+
+The floor is memory traffic: every step of every layer reads a 1 MiB recurrent matrix, which does
+not stay in a 1 MiB L2 cache. For a 2-s window (2 partials x 160 steps x 3 layers) that is 480
+reads, about 6-7 ms on a current x86 core before any arithmetic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Callable, Mapping
+
+import numpy as np
+
+from voicelive import SAMPLE_RATE
+from voicelive.audio.io import validate_wave
+from voicelive.errors import ConfigError
+from voicelive.recognition import weights as W
+
+log = logging.getLogger(__name__)
+
+MEL_WINDOW_MS = 25
+MEL_HOP_MS = 10
+N_MELS = 40
+N_FFT = SAMPLE_RATE * MEL_WINDOW_MS // 1000   # 400
+HOP = SAMPLE_RATE * MEL_HOP_MS // 1000        # 160
+PARTIAL_FRAMES = 160                          # 1.6 s
+HIDDEN = 256
+EMBEDDING_SIZE = 256
+N_LAYERS = 3
+
+RECURRENT_MODES = ("auto", "sgemm", "sgemv", "numpy")
+"""How the recurrent product ``gates += W_hh @ h`` is done each step. The fastest choice depends on
+the BLAS build and CPU: OpenBLAS's Haswell kernels are slow at a product with 2 columns (one
+matrix-vector product per sequence wins), its AVX-512 kernels are fast at it. ``"auto"`` times the
+candidates once per batch size and keeps the fastest (all give the same numbers to ~1e-7)."""
+
+MAX_BATCH = 32
+"""Partials pushed through the network at once; longer utterances go in chunks of this many."""
+_accumulators: dict[tuple[int, str], Callable[[np.ndarray, np.ndarray, np.ndarray], None]] = {}
+_accumulators_lock = threading.Lock()
+
+
+def _make_accumulator(mode: str, batch: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """``acc(w (4H, H), h (H, B), gates (4H, B))`` adding ``w @ h`` to ``gates`` in place (all
+    C-contiguous float32)."""
+    if mode == "numpy":
+        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
+            gates += np.dot(w, h)
+        return acc
+    from scipy.linalg import blas
+
+    if mode == "sgemm":
+        sgemm = blas.sgemm
+
+        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
+            # Fortran view: gates.T (B, 4H) += h.T (B, H) @ w.T (H, 4H)
+            sgemm(1.0, h.T, w.T, beta=1.0, c=gates.T, overwrite_c=1)
+        return acc
+    if mode == "sgemv":
+        sgemv = blas.sgemv
+        B = batch
+
+        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
+            hf, gf, wt = h.reshape(-1), gates.reshape(-1), w.T
+            for b in range(B):  # column b of h and of gates: offset b, stride B
+                sgemv(1.0, wt, hf, beta=1.0, y=gf, overwrite_y=1, trans=1,
+                      offx=b, incx=B, offy=b, incy=B)
+        return acc
+    raise ConfigError(f"unknown recurrent mode '{mode}'; use one of {', '.join(RECURRENT_MODES)}")
+
+
+def _works_in_place(acc: Callable, batch: int, rng: np.random.Generator) -> bool:
+    w = rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32)
+    h = rng.standard_normal((HIDDEN, batch)).astype(np.float32)
+    buf = rng.standard_normal((2, 4 * HIDDEN + HIDDEN, batch)).astype(np.float32)
+    gates = buf[1, :4 * HIDDEN]
+    want = gates.astype(np.float64) + w.astype(np.float64) @ h.astype(np.float64)
+    try:
+        acc(w, h, gates)
+    except Exception:  # a scipy without these wrappers/keywords: just not a candidate
+        return False
+    return bool(np.allclose(buf[1, :4 * HIDDEN], want, rtol=1e-4, atol=1e-3))
+
+
+def _time_accumulator(acc: Callable, batch: int, rng: np.random.Generator, reps: int = 25) -> float:
+    w = rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32) * 0.01
+    h = rng.standard_normal((HIDDEN, batch)).astype(np.float32)
+    gates = np.zeros((4 * HIDDEN, batch), dtype=np.float32)
+    for _ in range(5):
+        acc(w, h, gates)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        acc(w, h, gates)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _recurrent_accumulator(batch: int, mode: str = "auto") -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+    """The in-place ``gates += W_hh @ h`` for ``batch`` sequences (chosen once, then cached)."""
+    key = (batch, mode)
+    acc = _accumulators.get(key)
+    if acc is not None:
+        return acc
+    with _accumulators_lock:
+        acc = _accumulators.get(key)
+        if acc is not None:
+            return acc
+        rng = np.random.default_rng(0)
+        if mode != "auto":
+            acc = _make_accumulator(mode, batch)
+            if not _works_in_place(acc, batch, rng):
+                raise ConfigError(f"recurrent mode '{mode}' does not work with this scipy/BLAS; use 'auto'")
+        else:
+            candidates = ("sgemm",) if batch > MAX_BATCH else ("sgemv", "sgemm")
+            timed = []
+            for name in candidates:
+                cand = _make_accumulator(name, batch)
+                if _works_in_place(cand, batch, rng):
+                    timed.append((_time_accumulator(cand, batch, rng), name, cand))
+            if timed:
+                _, name, acc = min(timed, key=lambda item: item[0])
+                log.debug("GE2E recurrent product for batch %d: %s (%s)", batch, name,
+                          ", ".join(f"{n} {t * 1e6:.1f} us" for t, n, _ in timed))
+            else:
+                acc = _make_accumulator("numpy", batch)
+        _accumulators[key] = acc
+        return acc
+
+
+def _stft_window() -> np.ndarray:
+    n = np.arange(N_FFT, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
+
+
+def _mel_filterbank() -> np.ndarray:
+    import librosa
+
+    fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # Slaney, as Resemblyzer
+    return np.ascontiguousarray(fb.T, dtype=np.float32)  # (201, 40)
+
+
+class GE2EEncoder:
+    """Resemblyzer's GE2E ``VoiceEncoder`` in numpy (float32, single-thread friendly).
+
+    Parameters
+    ----------
+    weights
+        Output of :func:`voicelive.recognition.weights.load_ge2e_weights`; loaded from
+        ``models_dir`` when omitted.
+    models_dir
+        Where to look for the weights when ``weights`` is None.
+    recurrent_mode
+        How the per-step recurrent product is computed (see :data:`RECURRENT_MODES`); the default
+        ``"auto"`` picks the fastest for this BLAS once per batch size.
+
+    Raises
+    ------
+    ModelMissingError
+        The weights are not on disk (run ``voicelive setup-models``).
+
+    Notes
+    -----
+    Instances are read-only after construction and keep no per-call state, so one encoder may be
+    shared by several backends and threads.
+    """
+
+    sr = SAMPLE_RATE
+    n_mels = N_MELS
+    partial_frames = PARTIAL_FRAMES
+    embedding_size = EMBEDDING_SIZE
+
+    def __init__(self, weights: Mapping[str, np.ndarray] | None = None, *,
+                 models_dir: str | os.PathLike | None = None, recurrent_mode: str = "auto") -> None:
+        if recurrent_mode not in RECURRENT_MODES:
+            raise ConfigError(f"unknown recurrent mode '{recurrent_mode}'; use one of {', '.join(RECURRENT_MODES)}")
+        self.recurrent_mode = recurrent_mode
+        if weights is None:
+            weights = W.load_ge2e_weights(models_dir)
+        self.weights_sha256 = W.weights_sha256(weights)
+        self._window = _stft_window()
+        self._mel_fb = _mel_filterbank()
+
+        # torch gate order (rows): i, f, g, o. Ours: o, i, f, g -> the three sigmoid gates are
+        # contiguous (0:768) and (i, f) sit next to each other for the fused products in _lstm.
+        H = HIDDEN
+        perm = np.concatenate([np.arange(3 * H, 4 * H), np.arange(0, H), np.arange(H, 2 * H),
+                               np.arange(2 * H, 3 * H)])
+        row_scale = np.ones(4 * H, dtype=np.float32)
+        row_scale[:3 * H] = 0.5  # tanh(x/2) for the sigmoid gates
+        self._w_ih_t: list[np.ndarray] = []  # (in, 4H), for inputs @ w
+        self._w_hh: list[np.ndarray] = []    # (4H, H)
+        self._bias: list[np.ndarray] = []    # (4H,)
+        for k in range(N_LAYERS):
+            w_ih = np.asarray(weights[f"lstm.weight_ih_l{k}"], dtype=np.float64)[perm] * row_scale[:, None]
+            w_hh = np.asarray(weights[f"lstm.weight_hh_l{k}"], dtype=np.float64)[perm] * row_scale[:, None]
+            bias = (np.asarray(weights[f"lstm.bias_ih_l{k}"], dtype=np.float64)
+                    + np.asarray(weights[f"lstm.bias_hh_l{k}"], dtype=np.float64))[perm] * row_scale
+            if k > 0:
+                w_ih = w_ih * 0.5  # consumes the doubled hidden state of the layer below
+            w_hh = w_hh * 0.5      # consumes its own doubled hidden state
+            self._w_ih_t.append(np.ascontiguousarray(w_ih.T, dtype=np.float32))
+            self._w_hh.append(np.ascontiguousarray(w_hh, dtype=np.float32))
+            self._bias.append(bias.astype(np.float32))
+        self._lin_w_t = np.ascontiguousarray(
+            np.asarray(weights["linear.weight"], dtype=np.float64).T * 0.5, dtype=np.float32)
+        self._lin_b = np.asarray(weights["linear.bias"], dtype=np.float32).copy()
+
+    # -- front end ----------------------------------------------------------------------------
+    def mel_spectrogram(self, wave: np.ndarray, *, n_frames: int | None = None) -> np.ndarray:
+        """Resemblyzer's mel spectrogram (power, not log) of a 16 kHz waveform.
+
+        Parameters
+        ----------
+        wave
+            Mono float32 samples, shape ``(n,)``.
+        n_frames
+            Compute only the first ``n_frames`` frames (samples past the end count as zeros).
+            Default: all ``1 + n // 160`` centred frames, as librosa.
+
+        Returns
+        -------
+        np.ndarray
+            ``(n_frames, 40)`` float32.
+        """
+        x = np.asarray(wave, dtype=np.float32)
+        total = 1 + x.shape[0] // HOP
+        n_frames = total if n_frames is None else int(n_frames)
+        half = N_FFT // 2
+        need = (n_frames - 1) * HOP + N_FFT
+        padded = np.zeros(max(need, x.shape[0] + 2 * half), dtype=np.float32)
+        padded[half:half + x.shape[0]] = x
+        frames = np.lib.stride_tricks.as_strided(
+            padded, shape=(n_frames, N_FFT), strides=(HOP * padded.itemsize, padded.itemsize),
+            writeable=False)
+        spec = np.fft.rfft(frames * self._window, axis=1)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
+        return np.dot(power.astype(np.float32, copy=False), self._mel_fb)
+
+    # -- network ------------------------------------------------------------------------------
+    def _lstm(self, x: np.ndarray) -> np.ndarray:
+        """Top-layer hidden state after the last step, doubled: ``(T, B, in) -> (B, H)``.
+
+        Per step the state of all B sequences lives "gate-major" in ``zs[t]`` (rows ``o i f g``
+        then the cell ``c`` of the step before, each row holding B values), so every elementwise
+        call works on one contiguous block, and the recurrent product adds straight into it.
+        """
+        T, B, _ = x.shape
+        H = HIDDEN
+        G4 = 4 * H
+        acc = _recurrent_accumulator(B, self.recurrent_mode)
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(T * B, -1)
+        proj = np.empty((T * B, G4), dtype=np.float32)     # input projections, all steps, B-major
+        proj3 = proj.reshape(T, B, G4)
+        zs = np.empty((T + 1, G4 + H, B), dtype=np.float32)  # [o i f g | c_prev] per step
+        hs = np.empty((T, H, B), dtype=np.float32)           # doubled hidden states, gate-major
+        th = np.empty((H, B), dtype=np.float32)
+        views = [(z[:G4], z[:3 * H], z[H:3 * H], z[3 * H:], z[3 * H:G4], z[G4:], z[:H], zn[G4:])
+                 for z, zn in zip(zs[:T], zs[1:])]
+        add, mul, tanh = np.add, np.multiply, np.tanh
+        for k in range(N_LAYERS):
+            np.dot(xs, self._w_ih_t[k], out=proj)
+            proj += self._bias[k]
+            for b in range(B):
+                np.copyto(zs[:T, :G4, b], proj3[:, b, :])
+            zs[0, G4:] = 0.0
+            w_hh = self._w_hh[k]
+            for t in range(T):
+                gates, sig, i_f, g_c, g_, c_, o_, c_next = views[t]
+                if t:
+                    acc(w_hh, hs[t - 1], gates)    # gates += W_hh @ h_prev
+                tanh(gates, out=gates)           # o, i, f: tanh(x/2); g: tanh(x)
+                add(sig, 1.0, out=sig)           # 2*sigmoid
+                mul(i_f, g_c, out=g_c)           # [2*si*g, 2*sf*c]
+                add(g_, c_, out=c_next)          # 2*c_new
+                mul(c_next, 0.5, out=c_next)     # c_new
+                tanh(c_next, out=th)
+                mul(o_, th, out=hs[t])           # 2*h_new
+            if k + 1 < N_LAYERS:
+                xs = np.ascontiguousarray(hs.transpose(0, 2, 1)).reshape(T * B, H)
+        return hs[T - 1].T
+
+    def embed_frames_batch(self, mels: np.ndarray) -> np.ndarray:
+        """Embeddings of a batch of equally long mel spectrograms.
+
+        Parameters
+        ----------
+        mels
+            ``(B, T, 40)`` mel frames (as :meth:`mel_spectrogram`), usually ``T = 160``.
+
+        Returns
+        -------
+        np.ndarray
+            ``(B, 256)`` float32, non-negative, each row of unit L2 norm.
+        """
+        m = np.asarray(mels)
+        if m.ndim != 3 or m.shape[2] != N_MELS or m.shape[0] < 1 or m.shape[1] < 1:
+            raise ConfigError(f"mels must have shape (batch, frames, {N_MELS}) with at least one "
+                              f"frame, got {m.shape}")
+        m = m.astype(np.float32, copy=False)
+        if m.shape[0] > MAX_BATCH:  # bounded memory for long clips: ~1.3 MB per partial in flight
+            return np.concatenate([self.embed_frames_batch(m[i:i + MAX_BATCH])
+                                   for i in range(0, m.shape[0], MAX_BATCH)])
+        h2 = self._lstm(m.transpose(1, 0, 2))
+        e = np.dot(h2, self._lin_w_t)
+        e += self._lin_b
+        np.maximum(e, 0.0, out=e)
+        norm = np.sqrt(np.einsum("ij,ij->i", e, e))
+        e /= np.maximum(norm, np.finfo(np.float32).tiny)[:, None]
+        return e
+
+    # -- utterances ---------------------------------------------------------------------------
+    @staticmethod
+    def compute_partial_slices(n_samples: int, *, rate: float = 1.3, min_coverage: float = 0.75
+                               ) -> tuple[list[slice], list[slice]]:
+        """Where the partial utterances lie: ``(wave_slices, mel_slices)``, as Resemblyzer.
+
+        Partials are 160 frames (1.6 s) long, ``rate`` per second; the last one is kept only if
+        the waveform covers at least ``min_coverage`` of it (always at least one partial). The
+        slices may reach past the end of the waveform: pad it with zeros.
+        """
+        if not 0.0 < min_coverage <= 1.0:
+            raise ConfigError(f"min_coverage must be in (0, 1], got {min_coverage}")
+        if not rate > 0:
+            raise ConfigError(f"rate must be positive (partials per second), got {rate}")
+        n_frames = int(np.ceil((n_samples + 1) / HOP))
+        frame_step = int(np.round((SAMPLE_RATE / rate) / HOP))
+        if frame_step < 1:
+            raise ConfigError(f"rate {rate} is too high: partials would start less than one frame apart")
+        if frame_step > PARTIAL_FRAMES:
+            raise ConfigError(f"rate {rate} is too low: partials would leave gaps; use at least "
+                              f"{SAMPLE_RATE / (HOP * PARTIAL_FRAMES):g} per second")
+        steps = max(1, n_frames - PARTIAL_FRAMES + frame_step + 1)
+        mel_slices = [slice(i, i + PARTIAL_FRAMES) for i in range(0, steps, frame_step)]
+        wav_slices = [slice(s.start * HOP, s.stop * HOP) for s in mel_slices]
+        last = wav_slices[-1]
+        coverage = (n_samples - last.start) / (last.stop - last.start)
+        if coverage < min_coverage and len(mel_slices) > 1:
+            mel_slices, wav_slices = mel_slices[:-1], wav_slices[:-1]
+        return wav_slices, mel_slices
+
+    def embed_utterance(self, wave: np.ndarray, *, rate: float = 1.3, min_coverage: float = 0.75,
+                        return_partials: bool = False
+                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray, list[slice]]:
+        """Embedding of one utterance: L2-normalised mean of its partial embeddings.
+
+        Parameters
+        ----------
+        wave
+            Mono 16 kHz float32 samples ``(n,)``, n >= 1, used as given (no VAD, no gain).
+        rate, min_coverage
+            Partial placement (see :meth:`compute_partial_slices`).
+        return_partials
+            Also return the partial embeddings ``(n_partials, 256)`` and their waveform slices.
+
+        Returns
+        -------
+        np.ndarray or tuple
+            ``(256,)`` float32 unit vector; with ``return_partials``,
+            ``(embedding, partial_embeddings, wave_slices)``.
+        """
+        x = validate_wave(wave, what="audio to embed", allow_silent=True)
+        wav_slices, mel_slices = self.compute_partial_slices(x.shape[0], rate=rate, min_coverage=min_coverage)
+        # Resemblyzer pads the waveform to the end of the last partial (if that lies beyond it)
+        # and then takes 1 + len // 160 centred frames; we compute just the frames the partials use.
+        mel = self.mel_spectrogram(x, n_frames=mel_slices[-1].stop)
+        mels = np.stack([mel[s] for s in mel_slices])
+        partials = self.embed_frames_batch(mels)
+        raw = partials.mean(axis=0)
+        embed = raw / max(float(np.linalg.norm(raw)), float(np.finfo(np.float32).tiny))
+        embed = embed.astype(np.float32, copy=False)
+        if return_partials:
+            return embed, partials, wav_slices
+        return embed
