@@ -379,14 +379,19 @@ def test_prune_models_keeps_active_and_newest(store):
 
 def test_stale_temporary_model_files_are_cleaned(store):
     store.models_dir.mkdir(parents=True, exist_ok=True)
-    stale = store.models_dir / ".tmp-dead.npz"
-    fresh = store.models_dir / ".tmp-busy.npz"
-    stale.write_bytes(b"x")
-    fresh.write_bytes(b"y")
+    import subprocess
+    import sys
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = store.models_dir / f".tmp-{os.getppid()}-old.npz"   # live process, but 3 days old
+    dead = store.models_dir / f".tmp-{gone}-dead.npz"           # its process has exited
+    busy = store.models_dir / f".tmp-{os.getppid()}-busy.npz"   # live process, fresh: in use
+    for p in (stale, dead, busy):
+        p.write_bytes(b"x")
     old = stale.stat().st_mtime - 3 * 24 * 3600
     os.utime(stale, (old, old))
     store.save_model("gmm", {}, writer_of(b"m"))
-    assert not stale.exists() and fresh.exists()
+    assert not stale.exists() and not dead.exists() and busy.exists()
 
 
 # -- access log and settings -----------------------------------------------------------------

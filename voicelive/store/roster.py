@@ -50,8 +50,9 @@ MAX_NAME_LEN = 80
 """Longest display name; it has to fit the verdict label and the kiosk's welcome line."""
 
 STALE_TMP_S = 24 * 3600
-"""Temporary model files older than this are left-overs of a crashed save and are deleted.
-Younger ones may belong to a save still running in another process."""
+"""Temporary model files (``.tmp-<pid>-<random>.<ext>``) are left-overs of a crashed save, and
+deleted, when the process that made them is gone or they are older than this (a file system
+shared between machines, where another host's pid means nothing)."""
 
 ROSTER_REVISION_KEY = "roster_revision"
 
@@ -262,6 +263,22 @@ def _hash_and_sync(path: Path) -> tuple[str, int]:
             size += len(chunk)
         os.fsync(f.fileno())
     return h.hexdigest(), size
+
+
+def _pid_alive(text: str) -> bool:
+    """Whether process ``text`` (a pid as text) exists here; True when unsure."""
+    if not text.isdigit():
+        return True
+    pid = int(text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True
+    return True
 
 
 def _file_sha256(path: Path) -> str:
@@ -653,9 +670,9 @@ class Store:
         cutoff = _time.time() - STALE_TMP_S
         for p in self.models_dir.glob(".tmp-*"):
             try:
-                if p.stat().st_mtime < cutoff:
+                if p.stat().st_mtime < cutoff or not _pid_alive(p.name.split("-")[1]):
                     p.unlink()
-                    log.info("removed stale temporary model file %s", p)
+                    log.info("removed temporary model file %s left by a crashed save", p)
             except OSError as exc:
                 log.warning("cannot remove stale %s: %s", p, exc)
 
@@ -678,7 +695,7 @@ class Store:
             raise ConfigError(f"the model card must be JSON-serialisable without NaN/inf: {exc}") from exc
         self.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._clean_stale_tmp()
-        tmp = self.models_dir / f".tmp-{uuid.uuid4().hex}.{ext}"
+        tmp = self.models_dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}.{ext}"
         db.create_private_file(tmp)
         final: Path | None = None
         committed = False
