@@ -79,6 +79,11 @@ class SpeakerInfo:
     speech_s: float
     """Net speech (from the clips' quality checks; a clip without one counts its whole length)."""
 
+    @property
+    def clip_count(self) -> int:
+        """Same as ``n_clips``."""
+        return self.n_clips
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -140,6 +145,11 @@ class ActiveModel(NamedTuple):
     backend: str
     card: dict[str, Any]
     path: Path
+
+    @property
+    def id(self) -> int:
+        """Same as ``version_id``."""
+        return self.version_id
 
 
 @dataclass(frozen=True)
