@@ -350,7 +350,11 @@ class Store:
         self._write_lock = threading.RLock()
         self._closed = False
         db.restrict_mode(self.path)
-        db.migrate(self._conn(), self.path)
+        try:
+            db.migrate(self._conn(), self.path)
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def open(cls, data_dir: str | os.PathLike | None = None) -> "Store":
