@@ -302,7 +302,8 @@ class F0Scorer:
 
     ``score_window`` estimates the window's median f0 and scores each enrolled speaker by how
     close (in log frequency) it is to that speaker's typical measured f0 (``F0_MEDIAN_RATIO`` times
-    its nominal f0): 1.0 on the spot, 0.5 about 4 % away, ~0 at 10 %.
+    its nominal f0): 1.0 on the spot, 0.5 about 6 % away, 0.1 at 11 %. Use speakers whose f0
+    differ by 15 % or more (see :func:`speaker_params`).
 
     Parameters
     ----------
@@ -312,7 +313,7 @@ class F0Scorer:
         Accept threshold reported to the pipeline.
     """
 
-    def __init__(self, speakers: dict[str, int], *, threshold: float = 0.5, width: float = 0.035) -> None:
+    def __init__(self, speakers: dict[str, int], *, threshold: float = 0.5, width: float = 0.05) -> None:
         self._ids = dict(speakers)
         self.speakers = list(self._ids)
         self.threshold = float(threshold)
