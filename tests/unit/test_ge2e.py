@@ -321,6 +321,18 @@ def test_batch_equals_one_by_one(encoder):
     np.testing.assert_allclose(together, alone, atol=2e-6)
 
 
+def test_no_state_leaks_between_calls_or_threads(encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    waves = [make_signal(*spec) for spec in SIGNALS]
+    first = [encoder.embed_utterance(w) for w in waves]
+    again = [encoder.embed_utterance(w) for w in reversed(waves)][::-1]
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        par = list(pool.map(encoder.embed_utterance, waves * 3))
+    np.testing.assert_allclose(np.stack(par), np.stack(first * 3), atol=1e-6)
+
+
 def test_short_and_odd_inputs(encoder):
     tiny = encoder.embed_utterance(make_signal(*SIGNALS[0])[:1600])   # 0.1 s: padded to one partial
     assert tiny.shape == (256,) and np.isfinite(tiny).all()

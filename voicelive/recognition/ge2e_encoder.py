@@ -33,6 +33,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Callable, Mapping
 
 import numpy as np
@@ -60,69 +61,77 @@ the BLAS build and CPU: OpenBLAS's Haswell kernels are slow at a product with 2 
 matrix-vector product per sequence wins), its AVX-512 kernels are fast at it. ``"auto"`` times the
 candidates once per batch size and keeps the fastest (all give the same numbers to ~1e-7)."""
 
-MAX_BATCH = 32
-"""Partials pushed through the network at once; longer utterances go in chunks of this many."""
-_accumulators: dict[tuple[int, str], Callable[[np.ndarray, np.ndarray, np.ndarray], None]] = {}
+MAX_BATCH = 16
+"""Partials pushed through the network at once; longer utterances go in chunks of this many
+(about 1.6 MB of scratch memory per partial)."""
+Accumulator = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
+_accumulators: dict[tuple[int, str], Accumulator] = {}
 _accumulators_lock = threading.Lock()
 
 
-def _make_accumulator(mode: str, batch: int) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-    """``acc(w (4H, H), h (H, B), gates (4H, B))`` adding ``w @ h`` to ``gates`` in place (all
-    C-contiguous float32)."""
+def _make_accumulator(mode: str, batch: int) -> Accumulator:
+    """``acc(wt, h, gates, h_flat, gates_flat)`` adding ``wt.T @ h`` to ``gates`` in place.
+
+    ``wt`` is the transpose view ``(H, 4H)`` of a C-contiguous ``(4H, H)`` float32 matrix, ``h``
+    ``(H, B)`` and ``gates`` ``(4H, B)`` are C-contiguous float32, ``*_flat`` their 1-D views.
+    The scipy BLAS wrappers are called with positional arguments (keyword parsing costs more
+    than a small product).
+    """
     if mode == "numpy":
-        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
-            gates += np.dot(w, h)
+        def acc(wt: np.ndarray, h: np.ndarray, gates: np.ndarray, hf: np.ndarray, gf: np.ndarray) -> None:
+            gates += np.dot(wt.T, h)
         return acc
     from scipy.linalg import blas
 
     if mode == "sgemm":
         sgemm = blas.sgemm
 
-        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
-            # Fortran view: gates.T (B, 4H) += h.T (B, H) @ w.T (H, 4H)
-            sgemm(1.0, h.T, w.T, beta=1.0, c=gates.T, overwrite_c=1)
+        def acc(wt: np.ndarray, h: np.ndarray, gates: np.ndarray, hf: np.ndarray, gf: np.ndarray) -> None:
+            # Fortran view: gates.T (B, 4H) += h.T (B, H) @ wt (H, 4H); args: beta, c, trans_a,
+            # trans_b, overwrite_c
+            sgemm(1.0, h.T, wt, 1.0, gates.T, 0, 0, 1)
         return acc
     if mode == "sgemv":
         sgemv = blas.sgemv
+        cols = tuple(range(batch))
         B = batch
 
-        def acc(w: np.ndarray, h: np.ndarray, gates: np.ndarray) -> None:
-            hf, gf, wt = h.reshape(-1), gates.reshape(-1), w.T
-            for b in range(B):  # column b of h and of gates: offset b, stride B
-                sgemv(1.0, wt, hf, beta=1.0, y=gf, overwrite_y=1, trans=1,
-                      offx=b, incx=B, offy=b, incy=B)
+        def acc(wt: np.ndarray, h: np.ndarray, gates: np.ndarray, hf: np.ndarray, gf: np.ndarray) -> None:
+            for b in cols:  # column b of h and of gates: offset b, stride B; wt.T @ x via trans=1
+                sgemv(1.0, wt, hf, 1.0, gf, b, B, b, B, 1, 1)  # beta, y, offx, incx, offy, incy, trans, overwrite_y
         return acc
     raise ConfigError(f"unknown recurrent mode '{mode}'; use one of {', '.join(RECURRENT_MODES)}")
 
 
-def _works_in_place(acc: Callable, batch: int, rng: np.random.Generator) -> bool:
+def _works_in_place(acc: Accumulator, batch: int, rng: np.random.Generator) -> bool:
     w = rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32)
     h = rng.standard_normal((HIDDEN, batch)).astype(np.float32)
     buf = rng.standard_normal((2, 4 * HIDDEN + HIDDEN, batch)).astype(np.float32)
     gates = buf[1, :4 * HIDDEN]
     want = gates.astype(np.float64) + w.astype(np.float64) @ h.astype(np.float64)
     try:
-        acc(w, h, gates)
+        acc(w.T, h, gates, h.reshape(-1), gates.reshape(-1))
     except Exception:  # a scipy without these wrappers/keywords: just not a candidate
         return False
     return bool(np.allclose(buf[1, :4 * HIDDEN], want, rtol=1e-4, atol=1e-3))
 
 
-def _time_accumulator(acc: Callable, batch: int, rng: np.random.Generator, reps: int = 25) -> float:
-    w = rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32) * 0.01
+def _time_accumulator(acc: Accumulator, batch: int, rng: np.random.Generator, reps: int = 25) -> float:
+    wt = (rng.standard_normal((4 * HIDDEN, HIDDEN)).astype(np.float32) * 0.01).T
     h = rng.standard_normal((HIDDEN, batch)).astype(np.float32)
     gates = np.zeros((4 * HIDDEN, batch), dtype=np.float32)
+    args = (wt, h, gates, h.reshape(-1), gates.reshape(-1))
     for _ in range(5):
-        acc(w, h, gates)
+        acc(*args)
     best = float("inf")
     for _ in range(reps):
         t0 = time.perf_counter()
-        acc(w, h, gates)
+        acc(*args)
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def _recurrent_accumulator(batch: int, mode: str = "auto") -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
+def _recurrent_accumulator(batch: int, mode: str = "auto") -> Accumulator:
     """The in-place ``gates += W_hh @ h`` for ``batch`` sequences (chosen once, then cached)."""
     key = (batch, mode)
     acc = _accumulators.get(key)
@@ -166,6 +175,39 @@ def _mel_filterbank() -> np.ndarray:
     return np.ascontiguousarray(fb.T, dtype=np.float32)  # (201, 40)
 
 
+_WORKSPACES_PER_THREAD = 4
+_CACHED_WORKSPACE_STEPS = 4 * PARTIAL_FRAMES  # keep buffers (<= ~7 MB) for up to 4 partials
+
+
+class _Workspace:
+    """Buffers (and their per-step views) for one ``(T, B)`` shape, reused across calls.
+
+    Per step the state of all B sequences lives "gate-major" in ``zs[t]``: rows ``o i f g`` then
+    the cell ``c`` of the step before, each row holding B values. So every elementwise call works
+    on one contiguous block, the products ``(i, f) * (g, c)`` are one call, and the recurrent
+    product adds straight into the gate rows.
+    """
+
+    def __init__(self, T: int, B: int) -> None:
+        H, G4 = HIDDEN, 4 * HIDDEN
+        self.zs = np.zeros((T + 1, G4 + H, B), dtype=np.float32)
+        self.hs = np.zeros((T, H, B), dtype=np.float32)      # doubled hidden states
+        self.th = np.zeros((H, B), dtype=np.float32)
+        self.proj = np.zeros((T * B, G4), dtype=np.float32)  # input projections, B-major
+        self.proj3 = self.proj.reshape(T, B, G4)
+        steps = []
+        for t in range(T):
+            z, zn = self.zs[t], self.zs[t + 1]
+            gates = z[:G4]
+            rec = None
+            if t:
+                h_prev = self.hs[t - 1]
+                rec = (h_prev, gates, h_prev.reshape(-1), gates.reshape(-1))
+            steps.append((gates, z[:3 * H], z[H:3 * H], z[3 * H:], z[3 * H:G4], z[G4:], z[:H], zn[G4:],
+                          self.hs[t], rec))
+        self.steps = tuple(steps)
+
+
 class GE2EEncoder:
     """Resemblyzer's GE2E ``VoiceEncoder`` in numpy (float32, single-thread friendly).
 
@@ -187,8 +229,8 @@ class GE2EEncoder:
 
     Notes
     -----
-    Instances are read-only after construction and keep no per-call state, so one encoder may be
-    shared by several backends and threads.
+    One encoder may be shared by several backends and threads: the weights are read-only and the
+    scratch buffers are per thread (a few MB for each recent input shape).
     """
 
     sr = SAMPLE_RATE
@@ -215,7 +257,7 @@ class GE2EEncoder:
         row_scale = np.ones(4 * H, dtype=np.float32)
         row_scale[:3 * H] = 0.5  # tanh(x/2) for the sigmoid gates
         self._w_ih_t: list[np.ndarray] = []  # (in, 4H), for inputs @ w
-        self._w_hh: list[np.ndarray] = []    # (4H, H)
+        self._w_hh_t: list[np.ndarray] = []  # (H, 4H): transposed view of a C-contiguous (4H, H)
         self._bias: list[np.ndarray] = []    # (4H,)
         for k in range(N_LAYERS):
             w_ih = np.asarray(weights[f"lstm.weight_ih_l{k}"], dtype=np.float64)[perm] * row_scale[:, None]
@@ -226,11 +268,12 @@ class GE2EEncoder:
                 w_ih = w_ih * 0.5  # consumes the doubled hidden state of the layer below
             w_hh = w_hh * 0.5      # consumes its own doubled hidden state
             self._w_ih_t.append(np.ascontiguousarray(w_ih.T, dtype=np.float32))
-            self._w_hh.append(np.ascontiguousarray(w_hh, dtype=np.float32))
+            self._w_hh_t.append(np.ascontiguousarray(w_hh, dtype=np.float32).T)  # view of C-contig (4H, H)
             self._bias.append(bias.astype(np.float32))
         self._lin_w_t = np.ascontiguousarray(
             np.asarray(weights["linear.weight"], dtype=np.float64).T * 0.5, dtype=np.float32)
         self._lin_b = np.asarray(weights["linear.bias"], dtype=np.float32).copy()
+        self._local = threading.local()  # per-thread reusable buffers
 
     # -- front end ----------------------------------------------------------------------------
     def mel_spectrogram(self, wave: np.ndarray, *, n_frames: int | None = None) -> np.ndarray:
@@ -265,25 +308,29 @@ class GE2EEncoder:
         return np.dot(power.astype(np.float32, copy=False), self._mel_fb)
 
     # -- network ------------------------------------------------------------------------------
-    def _lstm(self, x: np.ndarray) -> np.ndarray:
-        """Top-layer hidden state after the last step, doubled: ``(T, B, in) -> (B, H)``.
+    def _workspace(self, T: int, B: int) -> "_Workspace":
+        if T * B > _CACHED_WORKSPACE_STEPS:  # big (enrollment) batches: do not keep the memory
+            return _Workspace(T, B)
+        cache = getattr(self._local, "workspaces", None)
+        if cache is None:
+            cache = self._local.workspaces = OrderedDict()
+        ws = cache.get((T, B))
+        if ws is None:
+            ws = cache[(T, B)] = _Workspace(T, B)
+            while len(cache) > _WORKSPACES_PER_THREAD:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end((T, B))
+        return ws
 
-        Per step the state of all B sequences lives "gate-major" in ``zs[t]`` (rows ``o i f g``
-        then the cell ``c`` of the step before, each row holding B values), so every elementwise
-        call works on one contiguous block, and the recurrent product adds straight into it.
-        """
+    def _lstm(self, x: np.ndarray) -> np.ndarray:
+        """Top-layer hidden state after the last step, doubled: ``(T, B, in) -> (B, H)``."""
         T, B, _ = x.shape
-        H = HIDDEN
-        G4 = 4 * H
         acc = _recurrent_accumulator(B, self.recurrent_mode)
+        ws = self._workspace(T, B)
+        zs, hs, th, proj, proj3, steps = ws.zs, ws.hs, ws.th, ws.proj, ws.proj3, ws.steps
+        G4 = 4 * HIDDEN
         xs = np.ascontiguousarray(x, dtype=np.float32).reshape(T * B, -1)
-        proj = np.empty((T * B, G4), dtype=np.float32)     # input projections, all steps, B-major
-        proj3 = proj.reshape(T, B, G4)
-        zs = np.empty((T + 1, G4 + H, B), dtype=np.float32)  # [o i f g | c_prev] per step
-        hs = np.empty((T, H, B), dtype=np.float32)           # doubled hidden states, gate-major
-        th = np.empty((H, B), dtype=np.float32)
-        views = [(z[:G4], z[:3 * H], z[H:3 * H], z[3 * H:], z[3 * H:G4], z[G4:], z[:H], zn[G4:])
-                 for z, zn in zip(zs[:T], zs[1:])]
         add, mul, tanh = np.add, np.multiply, np.tanh
         for k in range(N_LAYERS):
             np.dot(xs, self._w_ih_t[k], out=proj)
@@ -291,21 +338,20 @@ class GE2EEncoder:
             for b in range(B):
                 np.copyto(zs[:T, :G4, b], proj3[:, b, :])
             zs[0, G4:] = 0.0
-            w_hh = self._w_hh[k]
-            for t in range(T):
-                gates, sig, i_f, g_c, g_, c_, o_, c_next = views[t]
-                if t:
-                    acc(w_hh, hs[t - 1], gates)    # gates += W_hh @ h_prev
+            wt = self._w_hh_t[k]
+            for gates, sig, i_f, g_c, g_, c_, o_, c_next, h_out, rec in steps:
+                if rec is not None:
+                    acc(wt, *rec)                # gates += W_hh @ h_prev
                 tanh(gates, out=gates)           # o, i, f: tanh(x/2); g: tanh(x)
                 add(sig, 1.0, out=sig)           # 2*sigmoid
                 mul(i_f, g_c, out=g_c)           # [2*si*g, 2*sf*c]
                 add(g_, c_, out=c_next)          # 2*c_new
                 mul(c_next, 0.5, out=c_next)     # c_new
                 tanh(c_next, out=th)
-                mul(o_, th, out=hs[t])           # 2*h_new
+                mul(o_, th, out=h_out)           # 2*h_new
             if k + 1 < N_LAYERS:
-                xs = np.ascontiguousarray(hs.transpose(0, 2, 1)).reshape(T * B, H)
-        return hs[T - 1].T
+                xs = np.ascontiguousarray(hs.transpose(0, 2, 1)).reshape(T * B, HIDDEN)
+        return hs[T - 1].T.copy()
 
     def embed_frames_batch(self, mels: np.ndarray) -> np.ndarray:
         """Embeddings of a batch of equally long mel spectrograms.
