@@ -305,6 +305,15 @@ def test_mel_matches_librosa(encoder):
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-6 * float(theirs.max()))
 
 
+def test_mel_filterbank_is_librosas():
+    import librosa
+
+    from voicelive.recognition.ge2e_encoder import _mel_filterbank
+
+    np.testing.assert_allclose(_mel_filterbank(), librosa.filters.mel(sr=SR, n_fft=400, n_mels=40).T,
+                               rtol=1e-5, atol=1e-9)
+
+
 def test_recurrent_modes_agree(ge2e_weights, encoder):
     wave = make_signal(*SIGNALS[3])
     base = encoder.embed_utterance(wave)

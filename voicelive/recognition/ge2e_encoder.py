@@ -4,7 +4,7 @@ The network and the numbers are Resemblyzer 0.1.4's (weights from :mod:`voiceliv
 
 * front end = ``resemblyzer.audio.wav_to_mel_spectrogram``: a *power* mel spectrogram (not log),
   40 mels, 400-sample (25 ms) periodic Hann window, 160-sample (10 ms) hop at 16 kHz, centred
-  frames with zero padding, Slaney mel filterbank (librosa's defaults);
+  frames with zero padding, Slaney mel filterbank (librosa's defaults, rebuilt here in numpy);
 * 3-layer LSTM (256 units) over 160-frame partials -> last hidden state of the top layer ->
   linear 256 -> ReLU -> L2 normalisation;
 * an utterance embedding is the L2-normalised mean of its partial embeddings, partials placed by
@@ -168,11 +168,32 @@ def _stft_window() -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
 
 
-def _mel_filterbank() -> np.ndarray:
-    import librosa
+def _hz_to_mel_slaney(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (Auditory Toolbox; librosa's default): linear to 1 kHz, log above."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3.0)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, lin)
 
-    fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # Slaney, as Resemblyzer
-    return np.ascontiguousarray(fb.T, dtype=np.float32)  # (201, 40)
+
+def _mel_to_hz_slaney(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * (200.0 / 3.0))
+
+
+def _mel_filterbank() -> np.ndarray:
+    """``(1 + n_fft // 2, n_mels)`` triangular Slaney-normalised filters, 0 Hz to Nyquist: the
+    same bank as ``librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)`` that Resemblyzer uses,
+    built here so that the encoder does not need to import librosa (about a second of start-up)."""
+    fft_hz = np.arange(N_FFT // 2 + 1, dtype=np.float64) * (SAMPLE_RATE / N_FFT)
+    edges = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(0.0), _hz_to_mel_slaney(SAMPLE_RATE / 2.0), N_MELS + 2))
+    width = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / width[:-1, None]
+    falling = ramps[2:] / width[1:, None]
+    bank = np.maximum(0.0, np.minimum(rising, falling))
+    bank *= (2.0 / (edges[2:] - edges[:-2]))[:, None]   # equal area per filter ("slaney" norm)
+    return np.ascontiguousarray(bank.T, dtype=np.float32)
 
 
 _WORKSPACES_PER_THREAD = 4
