@@ -212,8 +212,10 @@ class DecisionConfig:
     Attributes
     ----------
     smoothing : {"ema", "mean"}
-        Exponential moving average (weight ``ema_alpha`` on the newest window) or the plain mean of
-        the last ``mean_windows`` speech windows.
+        Exponentially weighted average (older windows fade by ``1 - ema_alpha`` per window) or the
+        mean of the last ``mean_windows`` speech windows.
+    full_weight_speech_s : float
+        A window counts fully in the average when it holds this much speech, less in proportion.
     patience : int
         Agreeing speech windows in a row before a (new) name is shown.
     unknown_patience : int
@@ -231,8 +233,9 @@ class DecisionConfig:
     smoothing: str = "ema"
     ema_alpha: float = 0.5
     mean_windows: int = 3
+    full_weight_speech_s: float = 1.0
     patience: int = 2
-    unknown_patience: int = 2
+    unknown_patience: int = 3
     hysteresis: float = 0.1
     silence_timeout_s: float = 1.5
     top_k: int = 3
@@ -241,6 +244,7 @@ class DecisionConfig:
         _check_choice("decision", "smoothing", self.smoothing, SMOOTHING_MODES)
         _check_range("decision", "ema_alpha", self.ema_alpha, 0.01, 1.0)
         _check_range("decision", "mean_windows", self.mean_windows, 1, 100, integer=True)
+        _check_range("decision", "full_weight_speech_s", self.full_weight_speech_s, 0.05, 10.0)
         _check_range("decision", "patience", self.patience, 1, 50, integer=True)
         _check_range("decision", "unknown_patience", self.unknown_patience, 1, 50, integer=True)
         _check_range("decision", "hysteresis", self.hysteresis, 0.0, 0.5)

@@ -381,7 +381,8 @@ class Pipeline:
             if scorer is not None:
                 scores, threshold = self._score(scorer, window.wave[vad.span[0]:vad.span[1]])
         verdict = self._smoother.update(t_s=window.end_s, is_speech=vad.is_speech, scores=scores,
-                                        threshold=threshold)
+                                        threshold=threshold,
+                                        speech_s=vad.speech_fraction * window.duration_s)
         self._verdict = verdict
         self._latencies.append(self._clock() - t0)
         if self._on_verdict is not None:

@@ -122,3 +122,20 @@ def test_verdict_invariants_and_json():
     assert v.to_json() == {"t_s": 2.5, "state": "speaker", "speaker": "ann", "score": 0.8765}
     assert v.label() == "ann (0.88)"
     assert v.same_as(Verdict("speaker", "ann", 0.5, 3.0)) and not v.same_as(Verdict("unknown", t_s=2.5))
+
+
+def test_after_a_pause_a_new_voice_does_not_inherit_the_name_but_the_same_one_keeps_it():
+    cfg = DecisionConfig(silence_timeout_s=1.5, unknown_patience=3)
+    other = feed(DecisionSmoother(cfg), [{"a": 0.9}] * 3 + [None] + [{"a": 0.1}] * 4)
+    assert states(other) == ["listening", "a", "a", "a", "listening", "listening", "unknown", "unknown"]
+    same = feed(DecisionSmoother(cfg), [{"a": 0.9}] * 3 + [None] + [{"a": 0.8}] * 2)
+    assert states(same) == ["listening", "a", "a", "a", "a", "a"]
+
+
+def test_windows_with_little_speech_weigh_less():
+    sm = DecisionSmoother(DecisionConfig(ema_alpha=0.5, full_weight_speech_s=1.0, patience=1))
+    sm.update(t_s=0.5, is_speech=True, scores={"a": 0.0}, threshold=THR, speech_s=0.25)
+    v = sm.update(t_s=1.0, is_speech=True, scores={"a": 1.0}, threshold=THR, speech_s=1.4)
+    # (0.5 * 0.25 * 0.0 + 1.0 * 1.0) / (0.5 * 0.25 + 1.0)
+    assert v.candidates[0][1] == pytest.approx(1.0 / 1.125)
+    assert v.state == "speaker"

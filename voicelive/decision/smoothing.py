@@ -3,8 +3,11 @@
 Input, once per analysed window: whether the window holds speech, and if so the calibrated score
 of every enrolled speaker (each in [0, 1], higher = more likely) and the accept threshold.
 
-* **Smoothing**: scores are averaged over consecutive speech windows — exponentially
-  (``ema_alpha`` on the newest) or as the mean of the last ``mean_windows``.
+* **Smoothing**: scores are averaged over consecutive speech windows — exponentially (old
+  evidence fades by ``1 - ema_alpha`` per window) or over the last ``mean_windows`` — and each
+  window counts by how much speech it holds: ``min(1, speech_s / full_weight_speech_s)``. The
+  first windows after speech starts hold little speech and score unreliably; they cannot drag the
+  average down for long.
 * **Proposal**: the best smoothed speaker if its score reaches the threshold, else "unknown".
 * **Patience**: a proposal different from what is shown must win ``patience`` speech windows in a
   row (``unknown_patience`` for "unknown") before it is shown; meanwhile the shown verdict stays
@@ -13,9 +16,11 @@ of every enrolled speaker (each in [0, 1], higher = more likely) and the accept 
   ``threshold - hysteresis`` and no other speaker leads it by more than ``hysteresis``. Once it
   falls below that, it is no longer shown ("listening") while the new proposal gathers patience;
   a name is never shown with a score below ``threshold - hysteresis``.
-* **Silence**: non-speech windows keep the shown verdict for ``silence_timeout_s`` (pauses
-  between words); after that the smoothing is reset and the state is "silence", and the next
-  speech starts again from "listening".
+* **Silence**: a non-speech window ends the averaging (speech after it is averaged afresh, so a
+  new voice never inherits the previous one's scores), but the shown verdict is held for
+  ``silence_timeout_s`` (pauses between sentences) and is kept when speech resumes if the fresh
+  evidence still supports it. After the timeout the state is "silence", and the next speech starts
+  again from "listening".
 
 States: ``silence`` (no speech), ``listening`` (speech, not decided yet, or nothing to compare
 with), ``speaker`` (a name and its smoothed score), ``unknown`` (speech that is none of the
@@ -105,32 +110,43 @@ class DecisionSmoother:
         return self._shown
 
     def reset(self) -> None:
-        """Forget the smoothed scores and any pending proposal (the shown verdict stays)."""
-        self._names: tuple[str, ...] = ()
-        self._ema: np.ndarray | None = None
-        self._recent: deque[np.ndarray] = deque(maxlen=self.config.mean_windows)
-        self._pending: tuple[str, str | None] | None = None
-        self._pending_count = 0
+        """Forget the smoothed scores, any pending proposal and the last speech time (the shown
+        verdict stays until the next update)."""
+        self._new_segment()
         self._last_speech_t: float | None = None
 
+    def _new_segment(self) -> None:
+        self._names: tuple[str, ...] = ()
+        self._num: np.ndarray | None = None   # decayed sum of weight * scores
+        self._den = 0.0                       # decayed sum of weights
+        self._recent: deque[tuple[float, np.ndarray]] = deque(maxlen=self.config.mean_windows)
+        self._pending: tuple[str, str | None] | None = None
+        self._pending_count = 0
+
     # ---------------------------------------------------------------------------------------
-    def _smooth(self, scores: Mapping[str, float]) -> np.ndarray:
+    def _smooth(self, scores: Mapping[str, float], weight: float) -> np.ndarray:
         names = tuple(scores)
-        x = np.array([min(1.0, max(0.0, float(scores[k]))) for k in names], dtype=np.float64)
+        x = np.array([float(scores[k]) for k in names], dtype=np.float64)
         x[~np.isfinite(x)] = 0.0
+        np.clip(x, 0.0, 1.0, out=x)
         if names != self._names:  # roster changed (model swapped): start over
             self._names = names
-            self._ema = None
+            self._num, self._den = None, 0.0
             self._recent.clear()
         if self.config.smoothing == "ema":
-            a = self.config.ema_alpha
-            self._ema = x if self._ema is None else a * x + (1.0 - a) * self._ema
-            return self._ema
-        self._recent.append(x)
-        return np.mean(np.stack(self._recent), axis=0)
+            keep = 1.0 - self.config.ema_alpha
+            if self._num is None:
+                self._num, self._den = weight * x, weight
+            else:
+                self._num = keep * self._num + weight * x
+                self._den = keep * self._den + weight
+            return self._num / self._den
+        self._recent.append((weight, x))
+        w = np.array([r[0] for r in self._recent])
+        return (w[:, None] * np.stack([r[1] for r in self._recent])).sum(axis=0) / w.sum()
 
     def update(self, *, t_s: float, is_speech: bool, scores: Mapping[str, float] | None = None,
-               threshold: float | None = None) -> Verdict:
+               threshold: float | None = None, speech_s: float | None = None) -> Verdict:
         """Take one window's evidence; return the verdict to show now.
 
         Parameters
@@ -144,6 +160,8 @@ class DecisionSmoother:
             nobody is enrolled (speech gives "unknown").
         threshold : float, optional
             Calibrated accept threshold in [0, 1] (required when ``scores`` is not empty).
+        speech_s : float, optional
+            Seconds of speech the scores rest on; None counts the window fully.
         """
         c = self.config
         t_s = float(t_s)
@@ -152,6 +170,9 @@ class DecisionSmoother:
             holding = shown.state in ("speaker", "unknown") and self._last_speech_t is not None \
                 and t_s - self._last_speech_t < c.silence_timeout_s
             if holding:
+                # keep showing it through the pause, but average afresh when speech resumes: the
+                # next voice may be someone else, and must not inherit this one's scores
+                self._new_segment()
                 self._shown = Verdict(shown.state, shown.speaker, shown.score, t_s, shown.candidates)
             else:
                 self.reset()
@@ -169,7 +190,8 @@ class DecisionSmoother:
             raise ValueError("a threshold is needed to decide on scores")
         thr = float(threshold)
 
-        smoothed = self._smooth(scores)
+        weight = 1.0 if speech_s is None else min(1.0, max(0.05, float(speech_s) / c.full_weight_speech_s))
+        smoothed = self._smooth(scores, weight)
         order = np.argsort(-smoothed, kind="stable")
         names = self._names
         candidates = tuple((names[i], float(smoothed[i])) for i in order[:c.top_k])
