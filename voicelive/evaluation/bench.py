@@ -130,7 +130,8 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0}
 
 
-def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache) -> dict[str, float]:
+def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache, *,
+                   sessions: bool = False) -> dict[str, Any]:
     sysk = system.fresh()
     enr = split.enrollment(k)
     feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
@@ -142,6 +143,10 @@ def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCach
         eb = next(b for b in sysk.backends if b.has_embedding)
         embs = np.stack([cache.embedding(eb, u) for u in tests])
         out["verif_eer"] = M.pairwise_verification_eer(embs, [u.speaker for u in tests], seed=split.seed)
+    if sessions and not sysk.reference:
+        from voicelive.evaluation.sessions import build_sessions, evaluate_sessions
+
+        out["sessions"] = evaluate_sessions(sysk.rec, build_sessions(cache.corpus, split))
     return out
 
 
@@ -206,7 +211,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks: Sequence[int] = (5, 10),
-              seeds: int = 5, timing: bool = True, progress: bool = True,
+              seeds: int = 5, timing: bool = True, progress: bool = True, sessions: bool = True,
               extra: Callable[[BenchSystem, Corpus, list[Split], int], dict[str, Any]] | None = None) -> dict[str, Any]:
     corpus = load_manifest(manifest)
     names = list(backends) if backends else [DEFAULT_BACKEND, *REFERENCE_SYSTEMS]
@@ -219,12 +224,16 @@ def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks
         for k in ks:
             per_seed = []
             for split in splits:
-                per_seed.append(evaluate_split(system, split, k, cache))
+                per_seed.append(evaluate_split(system, split, k, cache, sessions=sessions))
                 prog.step(f"{system.name} k={k} seed={split.seed}")
             row: dict[str, Any] = {"backend": system.name, "k": k}
             for m in METRICS:
                 row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
             row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
+            if all("sessions" in r for r in per_seed):
+                from voicelive.evaluation.sessions import sessions_summary
+
+                row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
             if extra is not None:
                 row.update(extra(system, corpus, splits, k))
             results.append(row)
@@ -268,6 +277,16 @@ def markdown_table(res: dict[str, Any]) -> str:
             f"| {_pct(r['verif_eer'])} | {r.get('ms_per_window_p50', float('nan')):.1f} "
             f"| {r.get('ms_per_window_p95', float('nan')):.1f} | {r.get('enroll_s', float('nan')):.2f} "
             f"| {r.get('add_speaker_s', float('nan')):.2f} |")
+    rows = [r for r in res["results"] if r.get("sessions")]
+    if rows:
+        lines += ["", "Streaming sessions (the app's pipeline and threshold; 6-s streams after 1 s of silence):", "",
+                  "| backend | k | acc@1s | acc@2s | acc@4s | acc@6s | FA@1s | FA@2s | FA@4s | FA@6s "
+                  "| first correct median s | p95 s |", "|" + "---|" * 12]
+        for r in rows:
+            ss = r["sessions"]
+            cells = [_pct(ss[f"acc@{t}s"]) for t in (1, 2, 4, 6)] + [_pct(ss[f"far@{t}s"]) for t in (1, 2, 4, 6)]
+            lines.append(f"| {r['backend']} | {r['k']} | " + " | ".join(cells)
+                         + f" | {ss['ttfc_median_s']:.2f} | {ss['ttfc_p95_s']:.2f} |")
     return "\n".join(lines)
 
 

@@ -10,9 +10,10 @@ Everything here is learnt from enrollment data only:
 3. **Fusion**: logistic regression over the normalised scores of every backend → a log-odds
    ``logit`` that the trial is a target (one backend: an affine map, still calibrated).
 4. **Threshold for a target false-accept rate.** An unregistered voice is falsely accepted when its
-   *best* score over the roster passes the threshold. With non-target logits ~ N(μ, σ) (checked
-   against their empirical quantile; the stricter of the two wins) and S enrolled speakers, a per-
-   model tail ``p = 1 - (1 - FAR)^(1/S)`` gives ≈ FAR for the maximum.
+   *best* score over the roster passes the threshold. With S enrolled speakers, a per-model tail
+   ``p = 1 - (1 - FAR)^(1/S)`` gives ≈ FAR for the maximum. The tail of the non-target logits is
+   modelled by a Gaussian fitted to their upper half (median and 90th percentile), checked against
+   the empirical quantile (or the largest non-target score when there are too few): the stricter wins.
 """
 
 from __future__ import annotations
@@ -111,8 +112,11 @@ class Calibrator:
         p = 1.0 - (1.0 - target_far) ** (1.0 / n_s)
         nt = self.nontarget_logits
         if nt.size >= 2:
-            mu, sd = float(nt.mean()), float(nt.std(ddof=1) + 1e-6)
-            gauss = mu + sd * float(norm.isf(p))
+            # Fit the Gaussian to the UPPER half only: impostor scores are often skewed (a long tail of
+            # very unlike voices below), and only the upper tail decides false accepts.
+            q50, q90 = np.quantile(nt, [0.5, 0.9])
+            sd = max(float(q90 - q50) / 1.2816, 1e-6)
+            gauss = float(q50) + sd * float(norm.isf(p))
             emp = float(np.quantile(nt, 1.0 - p)) if nt.size * p >= 1.0 else float(nt.max())
             return max(gauss, emp)
         # no impostor evidence at all: demand a score well inside the target distribution

@@ -1,0 +1,110 @@
+"""Streaming sessions of PROTOCOL.md: test speech joined into 6-s streams and fed through the very
+pipeline the app uses (windows, speech gate, calibrated scores, smoothing), as fast as possible in
+blocks of 1024 samples. Reports the verdict at 1, 2, 4 and 6 s after speech starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from voicelive import SAMPLE_RATE
+from voicelive.evaluation.corpus import Corpus, Split, Utterance
+
+LEAD_SILENCE_S = 1.0
+GAP_S = 0.3
+STREAM_S = 6.0
+MAX_STREAMS = 4
+CHECK_S = (1.0, 2.0, 4.0, 6.0)
+BLOCK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Session:
+    speaker: str
+    known: bool
+    wave: np.ndarray          # lead silence + STREAM_S of speech with gaps
+
+
+def build_sessions(corpus: Corpus, split: Split, *, transform=None) -> list[Session]:
+    """At most :data:`MAX_STREAMS` streams per test speaker, from consecutive test utterances.
+    ``transform(wave, utterance)`` (e.g. a simulated channel) is applied to each utterance."""
+    out = []
+    groups: dict[tuple[str, bool], list[Utterance]] = {}
+    for u in split.known_tests:
+        groups.setdefault((u.speaker, True), []).append(u)
+    for u in split.unknown_tests:
+        groups.setdefault((u.speaker, False), []).append(u)
+    need = int(round(STREAM_S * SAMPLE_RATE))
+    gap = np.zeros(int(round(GAP_S * SAMPLE_RATE)), dtype=np.float32)
+    lead = np.zeros(int(round(LEAD_SILENCE_S * SAMPLE_RATE)), dtype=np.float32)
+    for (spk, known), utts in sorted(groups.items()):
+        i, made = 0, 0
+        while made < MAX_STREAMS and i < len(utts):
+            parts, n = [], 0
+            while n < need and i < len(utts):
+                w = corpus.audio(utts[i])
+                if transform is not None:
+                    w = transform(w, utts[i])
+                parts += [w, gap]
+                n += w.size + gap.size
+                i += 1
+            if n < need:
+                break  # not enough speech left for a full stream
+            speech = np.concatenate(parts)[:need]
+            out.append(Session(spk, known, np.concatenate([lead, speech]).astype(np.float32)))
+            made += 1
+    return out
+
+
+def verdict_at(verdicts: Sequence[Any], t_s: float):
+    """The verdict in force at stream time ``t_s`` (the last one made at or before it)."""
+    cur = None
+    for v in verdicts:
+        if v.t_s <= t_s + 1e-9:
+            cur = v
+        else:
+            break
+    return cur
+
+
+def evaluate_sessions(scorer, sessions: Sequence[Session], config=None) -> dict[str, Any]:
+    """Session accuracy / false-accept rate at :data:`CHECK_S`, and time to first correct verdict."""
+    from voicelive.pipeline import run_offline
+
+    acc = {t: [] for t in CHECK_S}
+    fa = {t: [] for t in CHECK_S}
+    ttfc = []
+    for s in sessions:
+        verdicts = run_offline(s.wave, scorer, config, block_size=BLOCK_SIZE)
+        for t in CHECK_S:
+            v = verdict_at(verdicts, LEAD_SILENCE_S + t)
+            named = v is not None and v.state == "speaker"
+            if s.known:
+                acc[t].append(bool(named and v.speaker == s.speaker))
+            else:
+                fa[t].append(bool(named))
+        if s.known:
+            first = next((v.t_s - LEAD_SILENCE_S for v in verdicts
+                          if v.state == "speaker" and v.speaker == s.speaker), np.inf)
+            ttfc.append(first)
+    return {"acc": {t: float(np.mean(v)) if v else float("nan") for t, v in acc.items()},
+            "far": {t: float(np.mean(v)) if v else float("nan") for t, v in fa.items()},
+            "ttfc": ttfc}
+
+
+def sessions_summary(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over seeds for each check time; pooled median/p95 time to first correct verdict."""
+    out: dict[str, Any] = {}
+    for key in ("acc", "far"):
+        for t in CHECK_S:
+            vals = np.array([r[key][t] for r in per_seed], dtype=np.float64)
+            vals = vals[np.isfinite(vals)]
+            out[f"{key}@{t:g}s"] = {"mean": float(vals.mean()) if vals.size else float("nan"),
+                                    "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0}
+    ttfc = np.concatenate([np.asarray(r["ttfc"], dtype=np.float64) for r in per_seed]) if per_seed else np.array([])
+    out["ttfc_median_s"] = float(np.median(ttfc)) if ttfc.size else float("nan")
+    out["ttfc_p95_s"] = float(np.percentile(ttfc, 95)) if ttfc.size else float("nan")
+    out["never_correct"] = float(np.mean(~np.isfinite(ttfc))) if ttfc.size else float("nan")
+    return out
