@@ -494,6 +494,7 @@ class Pipeline:
             raise ConfigError("the pipeline has no audio source; pass source=... or call set_source()")
         self._source.start()
         self._stop_evt.clear()
+        self._stop_source_on_exit = False
         self._error = None
         self._error_exc = None
         self._thread = threading.Thread(target=self._run, name=WORKER_THREAD_NAME, daemon=False)
@@ -522,12 +523,17 @@ class Pipeline:
                     self._process_block(block, None)
                 self._publish()
         except VoiceliveError as exc:
-            self._error, self._error_exc = str(exc), exc
-            log.error("live pipeline stopped: %s", exc)
+            if self._stop_evt.is_set():  # the source was closed under us while stopping: not a fault
+                log.debug("worker ended while stopping: %s", exc)
+            else:
+                self._error, self._error_exc = str(exc), exc
+                log.error("live pipeline stopped: %s", exc)
         except Exception as exc:  # keep the app alive and say why the stream stopped
             self._error, self._error_exc = f"internal error: {type(exc).__name__}: {exc}", exc
             log.exception("live pipeline stopped by an unexpected error")
         finally:
+            if self._stop_source_on_exit and self._source is not None:
+                self._source.stop()
             self._publish(force=True, running=False)
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -542,6 +548,9 @@ class Pipeline:
         """Stop the worker (within ``timeout`` s) and the source; idempotent."""
         self._stop_evt.set()
         t = self._thread
+        if t is threading.current_thread():  # called from on_verdict: the worker ends after this window
+            self._stop_source_on_exit = True
+            return
         if t is not None:
             t.join(timeout)
             if t.is_alive():

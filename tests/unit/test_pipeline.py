@@ -388,3 +388,17 @@ def test_stream_command_errors_are_one_line(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["stream", "--source", "x.wav", "--hop-s", "9"]) == 2
     assert "window.hop_s = 9.0 is out of range" in capsys.readouterr().err
+
+
+def test_stop_from_the_verdict_callback_does_not_deadlock():
+    holder = {}
+
+    def on_verdict(v):
+        if v.t_s >= 1.0:
+            holder["pipe"].stop()
+
+    src = ArraySource(conversation(), block_size=512, realtime=True)
+    pipe = holder["pipe"] = Pipeline(source=src, scorer=scorer(), on_verdict=on_verdict)
+    pipe.start()
+    assert pipe.wait(5.0)
+    assert not src.started and _workers() == [] and pipe.error is None
