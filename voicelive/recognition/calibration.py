@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.special import expit, logit
-from scipy.stats import norm
+from scipy.special import expit, logit, ndtri
 
 from voicelive.errors import ConfigError
 
@@ -116,7 +115,7 @@ class Calibrator:
             # very unlike voices below), and only the upper tail decides false accepts.
             q50, q90 = np.quantile(nt, [0.5, 0.9])
             sd = max(float(q90 - q50) / 1.2816, 1e-6)
-            gauss = float(q50) + sd * float(norm.isf(p))
+            gauss = float(q50) + sd * float(-ndtri(p))
             emp = float(np.quantile(nt, 1.0 - p)) if nt.size * p >= 1.0 else float(nt.max())
             return max(gauss, emp)
         # no impostor evidence at all: demand a score well inside the target distribution

@@ -24,8 +24,8 @@ class GMMUBMBackend(Backend):
     name = "gmm-ubm"
     incremental = True
 
-    def __init__(self, *, max_components: int = 64, relevance: float = 16.0, frames_per_component: int = 40,
-                 max_ubm_frames: int = 30_000, seed: int = 0, norm: str = "none",
+    def __init__(self, *, max_components: int = 32, relevance: float = 16.0, frames_per_component: int = 40,
+                 max_ubm_frames: int = 8_000, seed: int = 0, norm: str = "none",
                  feature_config: F.FastFeatureConfig = F.FastFeatureConfig()) -> None:
         super().__init__()
         self.max_components = max_components
@@ -62,7 +62,7 @@ class GMMUBMBackend(Backend):
         if frames.shape[0] > self.max_ubm_frames:
             frames = frames[rng.choice(frames.shape[0], self.max_ubm_frames, replace=False)]
         n_comp = int(np.clip(frames.shape[0] // self.frames_per_component, 2, self.max_components))
-        gmm = GaussianMixture(n_components=n_comp, covariance_type="diag", max_iter=60, reg_covar=1e-2,
+        gmm = GaussianMixture(n_components=n_comp, covariance_type="diag", max_iter=30, reg_covar=1e-2,
                               random_state=self.seed, init_params="k-means++")
         with warnings.catch_warnings():
             # a UBM that stops at max_iter is still a usable background model

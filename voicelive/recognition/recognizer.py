@@ -22,12 +22,13 @@ from voicelive.recognition.calibration import Calibrator
 from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
 
 DEFAULT_TARGET_FAR = 0.01
-MIN_REAL_COHORT = 3
+MIN_REAL_COHORT = 5
 """With fewer enrolled speakers than this, calibration adds pseudo-impostors (see below)."""
 PSEUDO_SHIFTS = (0.78, 0.86, 1.16, 1.28)
 """Resampling factors that turn an enrolled voice into a clearly different one (pitch and formants
 move together, like a shorter or longer vocal tract): the impostor cohort of a one-person roster."""
-MAX_PSEUDO_CLIPS = 6
+MAX_PSEUDO_CLIPS = 4
+PSEUDO_MAX_S = 3.0
 
 
 def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -36,6 +37,7 @@ def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
 
     out = []
     for w in list(clips)[:MAX_PSEUDO_CLIPS]:
+        w = w[:int(PSEUDO_MAX_S * SAMPLE_RATE)]
         for f in PSEUDO_SHIFTS:
             out.append(resample(w, SAMPLE_RATE, int(round(SAMPLE_RATE * f))))
     return out
