@@ -37,4 +37,7 @@ def run(args: argparse.Namespace) -> int:
     rec = res.recognizer
     print(f"trained '{rec.name}' on {len(rec.speakers)} speaker(s) in {res.seconds:.1f} s; model version "
           f"{res.version_id}; threshold {rec.threshold:.3f} for target FAR {rec.target_far:g}")
+    print("thresholds on cross-validated enrollment trials (calibrated score, accepted targets, accepted impostors):")
+    for method, v in rec.threshold_report().items():
+        print(f"  {method:<32} {v['threshold']:.3f}   TPR {100 * v['tpr']:5.1f} %   FPR {100 * v['fpr']:5.1f} %")
     return 0

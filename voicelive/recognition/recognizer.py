@@ -229,6 +229,24 @@ class Recognizer:
         return Identification(speaker=self._speakers[best] if accepted else None, score=float(probs[best]),
                               threshold=self.threshold, candidates=cands)
 
+    def threshold_report(self) -> dict[str, dict[str, float]]:
+        """The product's threshold beside the reference study's methods, all chosen on the same
+        cross-validated enrollment trials, as calibrated scores in [0, 1] with the trials' TPR/FPR."""
+        from voicelive.decision import thresholds as T
+
+        cal = self._require()
+        pos, neg = cal.target_logits, cal.nontarget_logits
+        out = {}
+        if pos.size and neg.size:
+            for c in (T.fbeta_threshold(pos, neg, beta=0.5), T.tpr_at_fpr_threshold(pos, neg, max_fpr=0.01),
+                      T.eer_threshold(pos, neg)):
+                out[c.method] = {"threshold": float(cal.to_probability(c.threshold)), "tpr": c.tpr, "fpr": c.fpr}
+        t = self._threshold_logit
+        out[f"target FAR={self.target_far:g} (product)"] = {
+            "threshold": self.threshold, "tpr": float(np.mean(pos > t)) if pos.size else float("nan"),
+            "fpr": float(np.mean(neg > t)) if neg.size else float("nan")}
+        return out
+
     def embed(self, wave: np.ndarray) -> np.ndarray:
         for b in self.backends:
             if b.has_embedding:
@@ -256,6 +274,7 @@ class Recognizer:
                 "n_target_trials": int(cal.target_logits.size),
                 "n_nontarget_trials": int(cal.nontarget_logits.size),
             },
+            "thresholds": self.threshold_report(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
