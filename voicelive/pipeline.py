@@ -228,6 +228,7 @@ class Pipeline:
         self._pending_scorer: object = _NO_CHANGE
         self._thread: threading.Thread | None = None
         self._stop_evt = threading.Event()
+        self._stop_source_on_exit = False
         self._throttle = _Throttle()
         self._build_state()
 
