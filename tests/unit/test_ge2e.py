@@ -412,17 +412,20 @@ def test_backend_enroll_score_add_remove_state(encoder):
         GE2EBackend(encoder).set_state({"centroids": arrays["centroids"][:2], "counts": arrays["counts"]}, params)
 
 
-def test_backend_embed_and_leave_one_out(encoder):
+def test_backend_embed_and_held_out_fold_scores(encoder):
     be = GE2EBackend(encoder)
     e = be.embed(_clips("ann", 1)[0])
     assert e.shape == (256,) and abs(float(np.linalg.norm(e)) - 1) < 1e-5
     feats = {"ann": [be.extract(c) for c in _clips("ann", 3)], "bob": [be.extract(c) for c in _clips("bob", 1)]}
-    scores, labels, speakers = be.cross_val_scores(feats)
-    assert speakers == ["ann", "bob"] and scores.shape == (4, 2) and list(labels) == [0, 0, 0, 1]
-    # exact leave-one-out: first ann clip vs the centroid of the other two ann clips
+    folds = {"ann": [0, 1, 2], "bob": [0]}  # leave-one-out for ann
+    trials = [("ann", 0, feats["ann"][0]), ("ann", 1, feats["ann"][1]), ("ann", 2, feats["ann"][2]),
+              ("bob", 0, feats["bob"][0])]
+    scores, speakers = be.cross_val_scores(feats, folds, trials)
+    assert speakers == ["ann", "bob"] and scores.shape == (4, 2)
+    # exact held-out fold: first ann clip vs the centroid of the other two ann clips
     rest = np.mean(feats["ann"][1:], axis=0)
     assert scores[0, 0] == pytest.approx(_cos(feats["ann"][0], rest), abs=1e-9)
-    assert np.isnan(scores[3, 1])                                     # bob's only clip: no LOO model
+    assert np.isnan(scores[3, 1])                                     # bob's only clip: no held-out model
     assert scores[0, 0] > scores[0, 1]
 
 

@@ -16,8 +16,8 @@ def clips(spk, n=4, seconds=2.0, seed0=0):
 
 
 @pytest.fixture(scope="module")
-def rec():
-    r = Recognizer.create("gmm-ubm")
+def rec(ge2e_weights):
+    r = Recognizer.create("fusion")
     r.enroll({"ann": clips(0), "bob": clips(1), "cy": clips(2)})
     return r
 
@@ -54,7 +54,7 @@ def test_save_load_round_trip(rec, tmp_path):
     np.testing.assert_allclose(back.logits(w), rec.logits(w), rtol=1e-6, atol=1e-6)
     assert back.threshold == pytest.approx(rec.threshold)
     card = model_io.read_card(tmp_path)
-    assert card["backend"] == "gmm-ubm" and card["speakers"] == ["ann", "bob", "cy"]
+    assert card["backend"] == "fusion" and card["speakers"] == ["ann", "bob", "cy"]
     assert card["members"][0]["feature_hash"]
 
 
@@ -63,7 +63,7 @@ def test_load_refuses_feature_mismatch(rec, tmp_path):
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
     card = json.loads(arrays["card.json"].tobytes())
-    card["members"][0]["feature_hash"] = "0000000000000000"
+    card["members"][1]["feature_hash"] = "0000000000000000"
     arrays["card.json"] = np.frombuffer(json.dumps(card).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
     with pytest.raises(ModelError, match="other 'gmm-ubm' features"):

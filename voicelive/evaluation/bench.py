@@ -57,12 +57,12 @@ class BenchSystem:
         clone.rec = None
         return clone
 
-    def fit(self, feats: Sequence[dict[str, list[Any]]]) -> None:
+    def fit(self, feats: Sequence[dict[str, list[Any]]], clips: dict[str, list[np.ndarray]] | None = None) -> None:
         if self.reference:
             self.backends[0].enroll_features(feats[0])
         else:
             self.rec = Recognizer(self.backends, name=self.name)
-            self.rec.enroll_features(feats)
+            self.rec.enroll_features(feats, clips_by_speaker=clips)
 
     @property
     def speakers(self) -> list[str]:
@@ -135,7 +135,7 @@ def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCach
     sysk = system.fresh()
     enr = split.enrollment(k)
     feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
-    sysk.fit(feats)
+    sysk.fit(feats, {s: [cache.corpus.audio(u) for u in utts] for s, utts in enr.items()})
     tests = split.known_tests + split.unknown_tests
     scores = np.stack([sysk.score([cache.get(b, u) for b in sysk.backends]) for u in tests])
     out = M.open_set_metrics(scores, sysk.speakers, [u.speaker for u in split.known_tests], len(split.known_tests))
@@ -170,7 +170,7 @@ def time_system(system: BenchSystem, corpus: Corpus, split: Split, *, k: int = 1
         # enrollment of the whole set, from audio
         t0 = time.perf_counter()
         full = system.fresh()
-        full.fit([{s: [b.extract(w) for w in ws] for s, ws in waves.items()} for b in full.backends])
+        full.fit([{s: [b.extract(w) for w in ws] for s, ws in waves.items()} for b in full.backends], waves)
         enroll_s = time.perf_counter() - t0
         # add one more speaker to an existing set (all but the last)
         last = sorted(waves)[-1]
@@ -178,13 +178,12 @@ def time_system(system: BenchSystem, corpus: Corpus, split: Split, *, k: int = 1
         add_s = float("nan")
         if len(rest) >= max(b.min_speakers for b in system.backends):
             part = system.fresh()
-            part.fit([{s: [b.extract(w) for w in ws] for s, ws in rest.items()} for b in part.backends])
+            part.fit([{s: [b.extract(w) for w in ws] for s, ws in rest.items()} for b in part.backends], rest)
             t0 = time.perf_counter()
-            feats = [[b.extract(w) for w in waves[last]] for b in part.backends]
             if part.reference:
-                part.backends[0].add_speaker_features(last, feats[0])
+                part.backends[0].add_speaker(last, waves[last])
             else:
-                part.rec.add_speaker_features(last, feats)
+                part.rec.add_speaker(last, waves[last])
             add_s = time.perf_counter() - t0
         windows = speech_windows(corpus, split.known_tests, n_warmup + n_timed)
         times = []

@@ -121,39 +121,33 @@ class Backend(ABC):
         raise NotImplementedError(f"backend '{self.name}' has no embedding")
 
     # -- cross-validated scores for calibration ---------------------------------------------
-    def cross_val_scores(self, feats_by_speaker: Mapping[str, Sequence[Features]], *, n_folds: int = 5,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Scores of every enrollment clip against every speaker model, where a clip never scores
-        against a model trained on itself.
+    def cross_val_scores(self, feats_by_speaker: Mapping[str, Sequence[Features]],
+                         folds: Mapping[str, Sequence[int]],
+                         trials: Sequence[tuple[str, int, Features]]) -> tuple[np.ndarray, list[str]]:
+        """Score calibration trials so that no trial meets a model that was trained on its audio.
 
-        Returns ``(scores (n_clips, n_speakers), clip_speaker_index (n_clips,), speakers)``. The
-        default refits a copy of this backend once per fold (stratified over each speaker's clips);
-        incremental backends override it with an exact, cheaper leave-one-out.
+        ``folds[speaker][i]`` is the fold of that speaker's i-th enrollment clip; each trial is
+        ``(speaker, fold, features)`` and was cut from that speaker's clips of that fold. Returns
+        ``(scores (n_trials, n_speakers), speakers)`` with speakers sorted; NaN where a model could
+        not be built without the trial's fold. The default refits a fresh copy of this backend once
+        per fold on every clip outside it (so shared parts such as a UBM never see the held-out
+        audio); backends whose models are independent per speaker override it with something cheaper.
         """
         speakers = sorted(feats_by_speaker)
-        rng = np.random.default_rng(seed)
-        folds: list[tuple[int, int, int]] = []  # (speaker idx, clip idx, fold)
-        for si, spk in enumerate(speakers):
-            n = len(feats_by_speaker[spk])
-            k = max(2, min(n_folds, n))
-            assign = rng.permutation(np.arange(n) % k)
-            folds += [(si, ci, int(assign[ci])) for ci in range(n)]
-        n_f = max(f for *_, f in folds) + 1
-        scores = np.full((len(folds), len(speakers)), np.nan)
-        labels = np.array([si for si, _, _ in folds])
-        for f in range(n_f):
-            train = {spk: [feats_by_speaker[spk][ci] for si2, ci, ff in folds if si2 == si and ff != f]
-                     for si, spk in enumerate(speakers)}
+        scores = np.full((len(trials), len(speakers)), np.nan)
+        for f in sorted({t[1] for t in trials}):
+            train = {s: [x for x, ff in zip(feats_by_speaker[s], folds[s]) if ff != f] for s in speakers}
             train = {k: v for k, v in train.items() if v}
+            if len(train) < self.min_speakers:
+                continue
             model = self.fresh()
             model.enroll_features(train)
             order = [model.speakers.index(s) if s in model.speakers else -1 for s in speakers]
-            for row, (si, ci, ff) in enumerate(folds):
-                if ff != f:
-                    continue
-                raw = model.score_features(feats_by_speaker[speakers[si]][ci])
-                scores[row] = [raw[j] if j >= 0 else np.nan for j in order]
-        return scores, labels, speakers
+            for row, (_, tf, x) in enumerate(trials):
+                if tf == f:
+                    raw = model.score_features(x)
+                    scores[row] = [raw[j] if j >= 0 else np.nan for j in order]
+        return scores, speakers
 
     def fresh(self) -> "Backend":
         """An untrained copy with the same options (shares read-only resources such as weights)."""

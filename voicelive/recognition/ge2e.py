@@ -139,28 +139,28 @@ class GE2EBackend(Backend):
         e = e / np.where(norm > 0, norm, 1.0)
         return e @ self._centroids.T.astype(np.float64)
 
-    def cross_val_scores(self, feats_by_speaker: Mapping[str, Sequence[np.ndarray]], *, n_folds: int = 5,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Exact leave-one-clip-out: each clip scores against its own speaker's centroid built
-        without it (NaN when it is that speaker's only clip) and the full centroids of the others."""
+    def cross_val_scores(self, feats_by_speaker: Mapping[str, Sequence[np.ndarray]],
+                         folds: Mapping[str, Sequence[int]],
+                         trials: Sequence[tuple[str, int, np.ndarray]]) -> tuple[np.ndarray, list[str]]:
+        """Exact and cheap: a trial scores against its own speaker's centroid built without the
+        clips of its fold (NaN when nothing is left) and against the other speakers' full centroids
+        (speaker models are independent, so nothing else saw the trial's audio)."""
         speakers = sorted(feats_by_speaker)
         embs = {s: self._check_feats(s, feats_by_speaker[s]) for s in speakers}
-        full = np.stack([_unit(embs[s].mean(axis=0)) for s in speakers]) if speakers else np.zeros((0, EMBEDDING_SIZE))
-        rows, labels = [], []
-        for si, s in enumerate(speakers):
-            e = embs[s]
-            total = e.sum(axis=0)
-            for ci in range(e.shape[0]):
-                x = _unit(e[ci])
-                row = full @ x
-                if e.shape[0] > 1:
-                    row[si] = float(_unit(total - e[ci]) @ x)
-                else:
-                    row[si] = np.nan
-                rows.append(row)
-                labels.append(si)
-        return (np.asarray(rows, dtype=np.float64).reshape(len(rows), len(speakers)),
-                np.asarray(labels, dtype=np.int64), speakers)
+        fold_arr = {s: np.asarray(folds[s]) for s in speakers}
+        full = np.stack([_unit(embs[s].mean(axis=0)) for s in speakers])
+        out = np.empty((len(trials), len(speakers)))
+        held_out: dict[tuple[str, int], np.ndarray | None] = {}
+        for row, (s, f, x) in enumerate(trials):
+            key = (s, f)
+            if key not in held_out:
+                keep = embs[s][fold_arr[s] != f]
+                held_out[key] = _unit(keep.mean(axis=0)) if keep.shape[0] else None
+            e = _unit(np.asarray(x, dtype=np.float64).reshape(-1))
+            out[row] = full @ e
+            own = held_out[key]
+            out[row, speakers.index(s)] = float(own @ e) if own is not None else np.nan
+        return out, speakers
 
     # -- persistence -------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

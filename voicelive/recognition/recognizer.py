@@ -8,6 +8,7 @@ fused, answering "is this person registered, and who is it?".
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -26,13 +27,20 @@ MIN_REAL_COHORT = 5
 """With fewer enrolled speakers than this, calibration adds pseudo-impostors (see below)."""
 PSEUDO_SHIFTS = (0.78, 0.86, 1.16, 1.28)
 """Resampling factors that turn an enrolled voice into a clearly different one (pitch and formants
-move together, like a shorter or longer vocal tract): the impostor cohort of a one-person roster."""
-MAX_PSEUDO_CLIPS = 4
+move together, like a shorter or longer vocal tract): the impostor cohort of a tiny roster."""
+MAX_PSEUDO_CLIPS = 3
 PSEUDO_MAX_S = 3.0
+N_FOLDS = 5
+CAL_WINDOW_S = 2.0
+"""Calibration trials are also cut as live-sized windows from held-out enrollment speech, so the
+threshold fits what the live pipeline scores (2-s windows), not only whole clips."""
+CAL_HOP_S = 1.0
+CAL_GAP_S = 0.3
+MAX_CAL_WINDOWS = 16
 
 
 def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Voices made from ``clips`` by shifting pitch and formants (see :data:`PSEUDO_SHIFTS`)."""
+    """Voices made from (up to :data:`MAX_PSEUDO_CLIPS` of) one speaker's ``clips`` by shifting pitch and formants (see :data:`PSEUDO_SHIFTS`)."""
     from voicelive.audio.io import resample
 
     out = []
@@ -40,6 +48,37 @@ def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
         w = w[:int(PSEUDO_MAX_S * SAMPLE_RATE)]
         for f in PSEUDO_SHIFTS:
             out.append(resample(w, SAMPLE_RATE, int(round(SAMPLE_RATE * f))))
+    return out
+
+
+def assign_folds(name: str, n_clips: int) -> list[int]:
+    """Deterministic fold of each of a speaker's clips (2..N_FOLDS folds; one fold for one clip)."""
+    if n_clips <= 1:
+        return [0] * n_clips
+    k = max(2, min(N_FOLDS, n_clips))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    return [int(f) for f in rng.permutation(np.arange(n_clips) % k)]
+
+
+def calibration_windows(clips: Sequence[np.ndarray], folds: Sequence[int]) -> list[tuple[int, np.ndarray]]:
+    """Live-like windows per fold: the fold's clips joined with short pauses, cut into
+    :data:`CAL_WINDOW_S` windows every :data:`CAL_HOP_S` (a shorter join is used whole)."""
+    win, hop = int(CAL_WINDOW_S * SAMPLE_RATE), int(CAL_HOP_S * SAMPLE_RATE)
+    gap = np.zeros(int(CAL_GAP_S * SAMPLE_RATE), dtype=np.float32)
+    out: list[tuple[int, np.ndarray]] = []
+    for f in sorted(set(folds)):
+        parts = []
+        for w, ff in zip(clips, folds):
+            if ff == f:
+                parts += [np.asarray(w, dtype=np.float32), gap]
+        stream = np.concatenate(parts[:-1])
+        if stream.size <= win:
+            out.append((f, stream))
+        else:
+            out += [(f, stream[i:i + win]) for i in range(0, stream.size - win + 1, hop)]
+    if len(out) > MAX_CAL_WINDOWS:
+        keep = np.linspace(0, len(out) - 1, MAX_CAL_WINDOWS).round().astype(int)
+        out = [out[i] for i in keep]
     return out
 
 
@@ -69,6 +108,8 @@ class Recognizer:
         self.target_far = float(target_far)
         self.calibrator: Calibrator | None = None
         self._feats: list[dict[str, list[Features]]] = [{} for _ in self.backends]
+        self._folds: dict[str, list[int]] = {}
+        self._windows: list[list[tuple[str, int, Features]]] = [[] for _ in self.backends]  # calibration windows
         self._pseudo: list[list[Features]] = [[] for _ in self.backends]  # pseudo-impostor features
         self._speakers: list[str] = []
         self._threshold_logit = 0.0
@@ -96,37 +137,50 @@ class Recognizer:
     def enroll(self, clips_by_speaker: ClipsBySpeaker) -> None:
         """Build all speaker models from scratch and calibrate."""
         t0 = time.perf_counter()
-        feats = [{k: [b.extract(validate_wave(w, what=f"clip of '{k}'")) for w in v]
-                  for k, v in clips_by_speaker.items() if len(v)} for b in self.backends]
-        if len(feats[0]) < MIN_REAL_COHORT:
-            self._set_pseudo([w for v in clips_by_speaker.values() for w in v])
+        clips = {k: [validate_wave(w, what=f"clip of '{k}'") for w in v] for k, v in clips_by_speaker.items() if len(v)}
+        feats = [{k: [b.extract(w) for w in v] for k, v in clips.items()} for b in self.backends]
         self.timings["extract_s"] = time.perf_counter() - t0
-        self.enroll_features(feats)
+        self.enroll_features(feats, clips_by_speaker=clips)
 
-    def _set_pseudo(self, clips: Sequence[np.ndarray]) -> None:
-        self._pseudo = self._pseudo_for(clips)
-
-    def enroll_features(self, feats_per_backend: Sequence[Mapping[str, Sequence[Features]]]) -> None:
+    def enroll_features(self, feats_per_backend: Sequence[Mapping[str, Sequence[Features]]], *,
+                        clips_by_speaker: ClipsBySpeaker | None = None) -> None:
+        """Build from precomputed clip features. ``clips_by_speaker`` (the same clips' audio) adds
+        live-sized calibration windows and, for tiny rosters, pseudo-impostors."""
         t0 = time.perf_counter()
         self._feats = [{k: list(v) for k, v in f.items()} for f in feats_per_backend]
+        self._speakers = sorted(self._feats[0])
+        self._folds = {s: assign_folds(s, len(self._feats[0][s])) for s in self._speakers}
+        self._windows = [[] for _ in self.backends]
+        self._pseudo = [[] for _ in self.backends]
+        if clips_by_speaker is not None:
+            for s in self._speakers:
+                self._add_windows(s, clips_by_speaker[s])
+            if len(self._speakers) < MIN_REAL_COHORT:
+                per_speaker = [self._pseudo_for(clips_by_speaker[s]) for s in self._speakers]
+                self._pseudo = [[x for p in per_speaker for x in p[bi]] for bi in range(len(self.backends))]
         for b, f in zip(self.backends, self._feats):
             b.enroll_features(f)
-        self._speakers = sorted(self._feats[0])
         self.timings["train_s"] = time.perf_counter() - t0
         self._calibrate()
 
-    def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
-        """Add or replace one speaker: incremental backends touch nobody else; calibration is refreshed."""
-        feats = [[b.extract(validate_wave(w, what=f"clip of '{name}'")) for w in clips] for b in self.backends]
-        if len(set(self._speakers) | {name}) < MIN_REAL_COHORT:
-            self._pseudo = [old + new for old, new in zip(self._pseudo, self._pseudo_for(clips))]
-        self.add_speaker_features(name, feats)
+    def _add_windows(self, name: str, clips: Sequence[np.ndarray]) -> None:
+        wins = calibration_windows(clips, self._folds[name])
+        for bi, b in enumerate(self.backends):
+            self._windows[bi] = [t for t in self._windows[bi] if t[0] != name]
+            self._windows[bi] += [(name, f, b.extract(w)) for f, w in wins]
 
     def _pseudo_for(self, clips: Sequence[np.ndarray]) -> list[list[Features]]:
         waves = pseudo_impostors(clips)
         return [[b.extract(w) for w in waves] for b in self.backends]
 
-    def add_speaker_features(self, name: str, feats_per_backend: Sequence[Sequence[Features]]) -> None:
+    def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
+        """Add or replace one speaker: incremental backends touch nobody else; calibration is refreshed."""
+        clips = [validate_wave(w, what=f"clip of '{name}'") for w in clips]
+        feats = [[b.extract(w) for w in clips] for b in self.backends]
+        self.add_speaker_features(name, feats, clips=clips)
+
+    def add_speaker_features(self, name: str, feats_per_backend: Sequence[Sequence[Features]], *,
+                             clips: Sequence[np.ndarray] | None = None) -> None:
         t0 = time.perf_counter()
         for b, store, f in zip(self.backends, self._feats, feats_per_backend):
             store[name] = list(f)
@@ -136,20 +190,29 @@ class Recognizer:
             else:
                 b.enroll_features(store)
         self._speakers = sorted(self._feats[0])
+        self._folds[name] = assign_folds(name, len(self._feats[0][name]))
+        if clips is not None:
+            self._add_windows(name, clips)
+            if len(self._speakers) < MIN_REAL_COHORT:
+                self._pseudo = [old + new for old, new in zip(self._pseudo, self._pseudo_for(clips))]
+        else:
+            self._windows = [[t for t in w if t[0] != name] for w in self._windows]
         self.timings["train_s"] = time.perf_counter() - t0
         self._calibrate()
 
     def remove_speaker(self, name: str) -> None:
         if name not in self._speakers:
-            self.backends[0]._require_known(name) if self.backends[0].speakers else None
             from voicelive.errors import UnknownSpeakerError
-            raise UnknownSpeakerError(f"unknown speaker '{name}' (enrolled: {', '.join(self._speakers) or 'none'})")
+            raise UnknownSpeakerError(f"unknown speaker '{name}' (enrolled: {', '.join(self._speakers) or 'none'}); "
+                                      "see `voicelive speakers list`")
         for b, store in zip(self.backends, self._feats):
             del store[name]
             if store:
                 b.remove_speaker(name)
             else:
                 b._reset()
+        self._folds.pop(name, None)
+        self._windows = [[t for t in w if t[0] != name] for w in self._windows]
         self._speakers = sorted(self._feats[0])
         if self._speakers:
             self._calibrate()
@@ -158,17 +221,21 @@ class Recognizer:
 
     def _calibrate(self) -> None:
         t0 = time.perf_counter()
-        cvs, labels, spk = [], None, None
-        use_pseudo = len(self._speakers) < MIN_REAL_COHORT and all(self._pseudo)
-        for b, f, pseudo in zip(self.backends, self._feats, self._pseudo):
-            sc, lab, names = b.cross_val_scores(f)
+        spk = self._speakers
+        use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
+        cvs, labels = [], None
+        for bi, b in enumerate(self.backends):
+            trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
+            trials += self._windows[bi]
+            sc, names = b.cross_val_scores(self._feats[bi], self._folds, trials)
+            lab = np.array([names.index(t[0]) for t in trials])
             if use_pseudo:
                 order = [b.speakers.index(n) for n in names]
-                extra = np.stack([np.asarray(b.score_features(x), dtype=np.float64)[order] for x in pseudo])
+                extra = np.stack([np.asarray(b.score_features(x), dtype=np.float64)[order] for x in self._pseudo[bi]])
                 sc = np.vstack([sc, extra])
-                lab = np.concatenate([lab, np.full(len(pseudo), -1)])
+                lab = np.concatenate([lab, np.full(len(self._pseudo[bi]), -1)])
             cvs.append(sc)
-            labels, spk = lab, names
+            labels = lab
         self.calibrator = Calibrator().fit(cvs, labels, spk)
         self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
         self.timings["calibrate_s"] = time.perf_counter() - t0
