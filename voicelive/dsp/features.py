@@ -46,8 +46,6 @@ def seed_features(wave: np.ndarray, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """The study's 498-number vector: for chroma_stft, melspectrogram, mfcc(20) and tonnetz, in
     that order, the mean, min and max over time of each coefficient. Audio is first resampled to
     22,050 Hz as ``librosa.load`` does by default."""
-    import librosa
-
     y = resample(wave, sr, SEED_SR)
     with warnings.catch_warnings():  # tonnetz's CQT warns on short inputs; the study ran it as is
         warnings.simplefilter("ignore", UserWarning)

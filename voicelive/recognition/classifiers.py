@@ -7,7 +7,6 @@ False``); their score is the class probability.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from typing import Any, Callable, Mapping
 
