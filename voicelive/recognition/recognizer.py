@@ -23,9 +23,9 @@ from voicelive.recognition.calibration import Calibrator
 from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
 
 DEFAULT_TARGET_FAR = 0.01
-MIN_REAL_COHORT = 5
+MIN_REAL_COHORT = 8
 """With fewer enrolled speakers than this, calibration adds pseudo-impostors (see below)."""
-PSEUDO_SHIFTS = (0.78, 0.86, 1.16, 1.28)
+PSEUDO_SHIFTS = (0.68, 0.78, 1.28, 1.45)
 """Resampling factors that turn an enrolled voice into a clearly different one (pitch and formants
 move together, like a shorter or longer vocal tract): the impostor cohort of a tiny roster."""
 MAX_PSEUDO_CLIPS = 3
