@@ -52,7 +52,7 @@ def sync_model(store, *, backend: str | None = None, target_far: float | None = 
         rec = None
     if rec is not None and backend is not None and rec.name != backend:
         rec = None
-    roster = {s.name: s.clip_count for s in store.list_speakers() if s.clip_count > 0}
+    roster = {s.name: s.n_clips for s in store.list_speakers() if s.n_clips > 0}
     if not roster:
         return SyncResult(None, None, seconds=time.perf_counter() - t0)
     name = backend or (rec.name if rec is not None else DEFAULT_BACKEND)
@@ -60,7 +60,7 @@ def sync_model(store, *, backend: str | None = None, target_far: float | None = 
         model_names = set(rec.speakers) if rec is not None else set()
         model_counts = {s: len(rec._feats[0][s]) for s in rec.speakers} if rec is not None else {}
         if rec is not None and model_counts == roster and not force_rebuild:
-            return SyncResult(rec, store.active_model().id, seconds=time.perf_counter() - t0)
+            return SyncResult(rec, store.active_model().version_id, seconds=time.perf_counter() - t0)
         far = target_far if target_far is not None else (rec.target_far if rec is not None else None)
         rec = Recognizer.create(name) if far is None else Recognizer.create(name, target_far=far)
         rec.enroll(store.clips_by_speaker())
@@ -86,7 +86,7 @@ def sync_model(store, *, backend: str | None = None, target_far: float | None = 
     if target_far is not None:
         rec.set_target_far(target_far)
     if not added and not removed and target_far is None:
-        return SyncResult(rec, store.active_model().id, seconds=time.perf_counter() - t0)
+        return SyncResult(rec, store.active_model().version_id, seconds=time.perf_counter() - t0)
     vid = save_active(store, rec)
     return SyncResult(rec, vid, added=added, removed=removed, seconds=time.perf_counter() - t0)
 
