@@ -1,0 +1,65 @@
+"""Roster actions from the side panel: rename, remove, export, import — done in the job thread
+(the window keeps drawing) and followed by a model update."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_rename_remove_export_import(make_window, gui_inputs, speech_files, enrolled_dir, tmp_path, qtbot,
+                                     monkeypatch):
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=enrolled_dir)
+    qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
+    archive = tmp_path / "roster.zip"
+
+    # export (the panel's button -> save dialog -> job)
+    monkeypatch.setattr(w, "ask_save_file", lambda *a: str(archive))
+    w.roster.export_btn.click()
+    qtbot.waitUntil(lambda: archive.exists() and not w.jobs.busy, timeout=30000)
+    assert "Exported 3 speaker(s)" in w.statusBar().currentMessage()
+
+    # rename the selected speaker; the GUI keeps drawing while the model updates
+    monkeypatch.setattr(w, "ask_text", lambda *a: "Carlos")
+    w.roster.select("Carlo")
+    frames = w.frames
+    w.roster.rename_btn.click()
+    assert w.jobs.busy
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=60000)
+    assert w.roster.names == ["Allison", "Carlos", "June"]
+    qtbot.waitUntil(lambda: sorted(w.live.pipeline.scorer.speakers) == ["Allison", "Carlos", "June"], timeout=5000)
+    assert w.frames > frames
+
+    # remove, after confirming
+    monkeypatch.setattr(w, "confirm", lambda *a: True)
+    w.roster.select("June")
+    w.roster.remove_btn.click()
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=60000)
+    assert w.roster.names == ["Allison", "Carlos"]
+    assert not w.store.has_speaker("June")
+    qtbot.waitUntil(lambda: "June" not in w.live.pipeline.scorer.speakers, timeout=5000)
+
+    # import the archive: June comes back, the others are already there and are skipped
+    monkeypatch.setattr(w, "ask_open_file", lambda *a: str(archive))
+    w.import_action.trigger()
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=60000)
+    assert "June" in w.roster.names and "Carlo" in w.roster.names
+    assert "imported" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "June" in w.live.pipeline.scorer.speakers, timeout=5000)
+
+
+def test_threshold_is_a_target_false_accept_rate(make_window, gui_inputs, speech_files, enrolled_dir, qtbot):
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=enrolled_dir)
+    qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
+    rec = w.live.pipeline.scorer
+    thresholds = {}
+    for far in (0.1, 0.001):
+        w.far_combo.setCurrentIndex(w.far_combo.findData(far))
+        w.far_combo.activated.emit(w.far_combo.currentIndex())
+        qtbot.waitUntil(lambda: not w.jobs.busy, timeout=10000)
+        assert rec.target_far == far
+        thresholds[far] = rec.threshold
+    assert thresholds[0.001] >= thresholds[0.1]      # fewer false accepts -> a higher bar
+    assert "0.1 %" in w.roster.model_info.text()
+    assert w.settings.target_far == 0.001
