@@ -103,24 +103,42 @@ def speech_files(asterisk, tmp_path_factory):
     }
 
 
-@pytest.fixture(scope="session")
-def enrolled_template(asterisk, ge2e_weights, tmp_path_factory):
-    """A data dir with three speakers enrolled (8 sentences each) through the Store and sync_model."""
+def _enroll_template(asterisk, d: Path, clips: int) -> Path:
     from voicelive.enrollment.model_update import sync_model
+    from voicelive.gui.app import limit_blas_threads
     from voicelive.store import Store
 
-    from voicelive.gui.app import limit_blas_threads
-
-    d = tmp_path_factory.mktemp("enrolled")
     limiter = limit_blas_threads()    # session fixtures start before the module-scoped limit
-    with Store.open(d) as store:
-        for speaker, name in ENROLLED.items():
-            store.add_speaker_with_clips(name, _long_utterances(asterisk, speaker, start=0, count=ENROLL_CLIPS,
-                                                                min_s=2.0))
-        res = sync_model(store)
-        assert res.recognizer is not None and sorted(res.recognizer.speakers) == sorted(ENROLLED.values())
-    if limiter is not None:
-        limiter.restore_original_limits()
+    try:
+        with Store.open(d) as store:
+            for speaker, name in ENROLLED.items():
+                store.add_speaker_with_clips(name, _long_utterances(asterisk, speaker, start=0, count=clips,
+                                                                    min_s=2.0))
+            res = sync_model(store)
+            assert res.recognizer is not None and sorted(res.recognizer.speakers) == sorted(ENROLLED.values())
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+    return d
+
+
+@pytest.fixture(scope="session")
+def enrolled_template(asterisk, ge2e_weights, tmp_path_factory):
+    """A data dir with three speakers enrolled (8 sentences each) through the Store and sync_model:
+    enough for the calibrated threshold to name them live."""
+    return _enroll_template(asterisk, tmp_path_factory.mktemp("enrolled"), ENROLL_CLIPS)
+
+
+@pytest.fixture(scope="session")
+def small_roster_template(asterisk, ge2e_weights, tmp_path_factory):
+    """Three speakers with three sentences each: cheap model updates for roster-management tests."""
+    return _enroll_template(asterisk, tmp_path_factory.mktemp("small"), 3)
+
+
+@pytest.fixture
+def small_roster_dir(small_roster_template, tmp_path):
+    d = tmp_path / "small"
+    shutil.copytree(small_roster_template, d)
     return d
 
 

@@ -8,9 +8,9 @@ import pytest
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_rename_remove_export_import(make_window, gui_inputs, speech_files, enrolled_dir, tmp_path, qtbot,
+def test_rename_remove_export_import(make_window, gui_inputs, speech_files, small_roster_dir, tmp_path, qtbot,
                                      monkeypatch):
-    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=enrolled_dir)
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=small_roster_dir)
     qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
     archive = tmp_path / "roster.zip"
 
@@ -49,8 +49,8 @@ def test_rename_remove_export_import(make_window, gui_inputs, speech_files, enro
     qtbot.waitUntil(lambda: "June" in w.live.pipeline.scorer.speakers, timeout=5000)
 
 
-def test_threshold_is_a_target_false_accept_rate(make_window, gui_inputs, speech_files, enrolled_dir, qtbot):
-    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=enrolled_dir)
+def test_threshold_is_a_target_false_accept_rate(make_window, gui_inputs, speech_files, small_roster_dir, qtbot):
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=small_roster_dir)
     qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
     rec = w.live.pipeline.scorer
     thresholds = {}
@@ -63,3 +63,18 @@ def test_threshold_is_a_target_false_accept_rate(make_window, gui_inputs, speech
     assert thresholds[0.001] >= thresholds[0.1]      # fewer false accepts -> a higher bar
     assert "0.1 %" in w.roster.model_info.text()
     assert w.settings.target_far == 0.001
+
+
+def test_changes_made_by_another_program_show_up(make_window, gui_inputs, speech_files, small_roster_dir, qtbot,
+                                                 monkeypatch):
+    """`voicelive speakers remove June` in a terminal while the window runs."""
+    import voicelive.gui.main_window as mw
+    from voicelive.store import Store
+
+    monkeypatch.setattr(mw, "ROSTER_POLL_S", 0.5)
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=small_roster_dir)
+    qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
+    with Store.open(small_roster_dir) as other:
+        other.remove_speaker("June")
+    qtbot.waitUntil(lambda: w.roster.names == ["Allison", "Carlo"], timeout=30000)
+    qtbot.waitUntil(lambda: "June" not in w.live.pipeline.scorer.speakers, timeout=30000)

@@ -114,6 +114,7 @@ class EnrollFeeder:
         self.mode = "monitor"              # monitor | record | pause
         self.level_dbfs = -120.0
         self.voice_s = 0.0                 # seconds of loud-enough audio heard while monitoring
+        self.voice_dbfs: float | None = None   # smoothed level of those blocks (judged by the mic check)
         self.error: BaseException | None = None
         self.feedback_queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -150,6 +151,8 @@ class EnrollFeeder:
                     self.level_dbfs = 20.0 * math.log10(rms) if rms > 1e-6 else -120.0
                     if self.level_dbfs > VOICE_LEVEL_DBFS:
                         self.voice_s += block.size / SAMPLE_RATE
+                        v = self.voice_dbfs
+                        self.voice_dbfs = self.level_dbfs if v is None else 0.9 * v + 0.1 * self.level_dbfs
                 elif mode == "record" and self.session is not None:
                     for fb in self.session.feed(block):
                         self.feedback_queue.put(fb)
@@ -251,9 +254,10 @@ class MicCheckPage(QWizardPage):
             self.status.setText("The audio input is paused: press Start in the main window.")
         elif f.voice_s >= VOICE_HEARD_S:
             lo, hi = GOOD_LEVEL
-            if level > hi:
+            voice = f.voice_dbfs if f.voice_dbfs is not None else level
+            if voice > hi:
                 self.status.setText("Heard you — a little loud; sit a bit further from the microphone.")
-            elif level < lo and level > VOICE_LEVEL_DBFS:
+            elif voice < lo:
                 self.status.setText("Heard you — a bit quiet; move closer to the microphone if you can.")
             else:
                 self.status.setText("Your voice comes through well. Click Next.")
@@ -427,7 +431,13 @@ def summary_html(result, feedback: Sequence) -> str:
                             if refused else "")),
     ]
     if snrs:
-        rows.append(("Signal-to-noise", f"{min(snrs):.0f}–{max(snrs):.0f} dB"))
+        lo, hi = min(snrs), max(snrs)
+        span = f"{lo:.0f} dB" if hi - lo < 1 else f"{lo:.0f}–{hi:.0f} dB"
+        if lo >= 60:
+            span = "over 60 dB (no audible noise)"
+        elif hi > 60:
+            span = f"{lo:.0f} dB or better"
+        rows.append(("Signal-to-noise", span))
     if levels:
         rows.append(("Speech level", f"{np.mean(levels):.0f} dBFS"))
     if result.similar_to:
@@ -543,7 +553,7 @@ class EnrollWizard(QWizard):
 
     def feeder_monitor(self) -> None:
         f = self._ensure_feeder()
-        f.voice_s = 0.0
+        f.voice_s, f.voice_dbfs = 0.0, None
         f.mode = "monitor"
 
     def source_text(self) -> str:

@@ -32,6 +32,7 @@ class Job:
     label: str = ""
     on_done: Callable[[Any], None] | None = None
     on_error: Callable[[BaseException], None] | None = None
+    quiet: bool = False
     result: Any = None
     error: BaseException | None = None
     started_s: float | None = None
@@ -59,6 +60,7 @@ class JobRunner(QObject):
         self._finished: queue.Queue[Job] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pending = 0            # submitted, not yet delivered (GUI thread only)
+        self._shown = 0              # ... of those, the ones the busy indicator shows (not quiet)
         self._current = ""           # label of the running job (written by the job thread)
         self._closed = False
         self._timer = QTimer(self)
@@ -75,12 +77,13 @@ class JobRunner(QObject):
         return self._current
 
     def submit(self, fn: Callable[[], Any], *, label: str = "", on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None) -> Job:
+               on_error: Callable[[BaseException], None] | None = None, quiet: bool = False) -> Job:
         """Queue ``fn`` to run in the background; returns the :class:`Job` (``job.done`` is set
-        when it has run, its callbacks are called later, on the GUI thread)."""
+        when it has run, its callbacks are called later, on the GUI thread). A ``quiet`` job (a
+        routine check) does not turn the busy indicator on."""
         if self._closed:
             raise RuntimeError("the job runner is shut down")
-        job = Job(fn=fn, label=label, on_done=on_done, on_error=on_error)
+        job = Job(fn=fn, label=label, on_done=on_done, on_error=on_error, quiet=quiet)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=JOB_THREAD_NAME, daemon=False)
             self._thread.start()
@@ -88,13 +91,15 @@ class JobRunner(QObject):
         self._todo.put(job)
         if not self._timer.isActive():
             self._timer.start()
-        if self._pending == 1:
-            self.busyChanged.emit(True, label)
+        if not quiet:
+            self._shown += 1
+            if self._shown == 1:
+                self.busyChanged.emit(True, label)
         return job
 
     def poll(self) -> int:
         """Deliver finished jobs' outcomes (called by the timer); returns how many."""
-        n = 0
+        n = shown = 0
         while True:
             try:
                 job = self._finished.get_nowait()
@@ -102,11 +107,14 @@ class JobRunner(QObject):
                 break
             n += 1
             self._pending -= 1
+            if not job.quiet:
+                self._shown -= 1
+                shown += 1
             self._deliver(job)
         if self._pending == 0:
             self._timer.stop()
-        if n:
-            self.busyChanged.emit(self._pending > 0, self._current if self._pending else "")
+        if shown:
+            self.busyChanged.emit(self._shown > 0, self._current if self._shown else "")
         return n
 
     def _deliver(self, job: Job) -> None:

@@ -45,6 +45,10 @@ TEXT_S = 0.25
 LEVEL_WINDOW_N = 800
 """Samples (50 ms) whose peak the level meter shows."""
 
+ROSTER_POLL_S = 5.0
+"""How often the roster's revision counter is read (in the job thread) to notice changes made by
+another program, e.g. `voicelive enroll` in a terminal."""
+
 
 def _far_label(far: float) -> str:
     pct = far * 100.0
@@ -104,6 +108,8 @@ class MainWindow(QMainWindow):
         self.target_far: float | None = saved_far
         self.speakers: list = []
         self.model_loading = False
+        self.roster_revision: int | None = None
+        self._last_roster_poll = time.monotonic()
         self.wizard = None
         self._shut = False
         self._want_running = False       # the user wants the input running
@@ -354,6 +360,9 @@ class MainWindow(QMainWindow):
             self._check_pipeline()
             if visible:
                 self._update_text(snap)
+            if now - self._last_roster_poll >= ROSTER_POLL_S:
+                self._last_roster_poll = now
+                self._poll_roster()
 
     def _draw(self, snap) -> None:
         self.waveform.draw(snap.wave_tail, snap.t_s, snap.stats.windows, snap.stats.speech_windows)
@@ -560,6 +569,7 @@ class MainWindow(QMainWindow):
         backend = self.backend
 
         def work():
+            revision = store.roster_revision()
             speakers = store.list_speakers()
             res = None
             if load_model:
@@ -568,7 +578,7 @@ class MainWindow(QMainWindow):
                 res = sync_model(store, backend=backend if _has_clips(speakers) and _model_backend(store) is None
                                  else None)
                 self._apply_far(res.recognizer)
-            return speakers, res
+            return speakers, res, revision
 
         if load_model:
             self.model_loading = True
@@ -576,7 +586,23 @@ class MainWindow(QMainWindow):
                          on_done=lambda r: self._roster_loaded(*r, load_model=load_model),
                          on_error=lambda e: self._roster_failed(e, load_model=load_model))
 
-    def _roster_loaded(self, speakers, res, *, load_model: bool) -> None:
+    def _poll_roster(self) -> None:
+        """Notice roster changes made outside this window (another program on the same store)."""
+        if self.store is None or self.jobs.busy or self.wizard is not None or self.roster_revision is None:
+            return
+        store = self.store
+
+        def changed(rev):
+            if self.roster_revision is not None and rev != self.roster_revision:
+                log.info("the roster changed outside the window (revision %s -> %s); reloading",
+                         self.roster_revision, rev)
+                self.refresh_roster(load_model=True)
+
+        self.jobs.submit(store.roster_revision, label="Checking the roster", on_done=changed, quiet=True,
+                         on_error=lambda e: log.warning("cannot read the roster revision: %s", e))
+
+    def _roster_loaded(self, speakers, res, revision, *, load_model: bool) -> None:
+        self.roster_revision = revision
         self.speakers = list(speakers)
         self.roster.set_speakers(self.speakers)
         if load_model:
@@ -616,10 +642,11 @@ class MainWindow(QMainWindow):
 
             res = sync_model(store, backend=backend)
             self._apply_far(res.recognizer)
-            return out, res, store.list_speakers()
+            return out, res, store.list_speakers(), store.roster_revision()
 
         def done(r):
-            out, res, speakers = r
+            out, res, speakers, revision = r
+            self.roster_revision = revision
             self.speakers = list(speakers)
             self.roster.set_speakers(self.speakers)
             self._use_model(res.recognizer)
