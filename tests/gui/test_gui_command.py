@@ -55,3 +55,14 @@ def test_a_missing_source_file_is_a_clear_error(tmp_path):
     r = run(["-m", "voicelive", "gui", "--exit-after-s", "2", "--source", str(tmp_path / "nope.wav")], tmp_path)
     assert r.returncode == 2
     assert "nope.wav" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_command_line_works_without_qt(tmp_path):
+    """`voicelive --help` (which lists `gui`) imports no Qt; only running the window does."""
+    code = ("import sys; sys.modules['PySide6'] = None; sys.modules['pyqtgraph'] = None\n"
+            "from voicelive.cli import build_parser\n"
+            "p = build_parser(); p.parse_args(['gui', '--source', 'x.wav', '--exit-after-s', '1'])\n"
+            "print('ok')")
+    r = run(["-c", code], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"

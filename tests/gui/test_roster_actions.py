@@ -78,3 +78,20 @@ def test_changes_made_by_another_program_show_up(make_window, gui_inputs, speech
         other.remove_speaker("June")
     qtbot.waitUntil(lambda: w.roster.names == ["Allison", "Carlo"], timeout=30000)
     qtbot.waitUntil(lambda: "June" not in w.live.pipeline.scorer.speakers, timeout=30000)
+
+
+def test_switching_backend_rebuilds_the_model_in_the_background(make_window, gui_inputs, speech_files,
+                                                                small_roster_dir, qtbot):
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=small_roster_dir)
+    qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
+    assert w.live.pipeline.scorer.name == "fusion"
+    frames = w.frames
+    w.backend_combo.setCurrentText("ge2e")
+    w.backend_combo.activated.emit(w.backend_combo.currentIndex())
+    assert w.jobs.busy and w.roster.busy_label.isVisible()
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=60000)
+    qtbot.waitUntil(lambda: w.live.pipeline.scorer.name == "ge2e", timeout=5000)
+    assert sorted(w.live.pipeline.scorer.speakers) == ["Allison", "Carlo", "June"]
+    assert w.store.active_model().backend == "ge2e"
+    assert w.settings.backend == "ge2e"
+    assert w.frames > frames                            # drawing went on during the rebuild
