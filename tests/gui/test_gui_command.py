@@ -66,3 +66,11 @@ def test_the_command_line_works_without_qt(tmp_path):
     r = run(["-c", code], tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_no_display_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "voicelive", "gui", "--exit-after-s", "1"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "no graphical display" in r.stderr and "QT_QPA_PLATFORM=offscreen" in r.stderr

@@ -141,6 +141,8 @@ class ErrorHooks:
     def _qt_message(mode, context, message) -> None:
         level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
                  QtMsgType.QtWarningMsg: logging.WARNING}.get(mode, logging.ERROR)
+        if message.startswith("This plugin does not support"):   # offscreen/minimal platform limits
+            level = logging.DEBUG
         logging.getLogger("qt").log(level, "%s", message)
 
     def remove(self) -> None:
@@ -314,8 +316,19 @@ def _initial_inputs(args, cfg: PipelineConfig, settings: GuiSettings):
     return choices, key, problem, first_source
 
 
+def check_display() -> None:
+    """Fail with a clear message where Qt would abort: Linux without any display to draw on."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError("no graphical display (neither DISPLAY nor WAYLAND_DISPLAY is set): start VoiceLive "
+                          "from a desktop session, or set QT_QPA_PLATFORM=offscreen to run it headless; "
+                          "`voicelive stream` identifies speakers without a window")
+
+
 def run_gui(args) -> int:
     """``voicelive gui``: the desktop window until it is closed (or ``--exit-after-s``)."""
+    check_display()
     exit_after = getattr(args, "exit_after_s", None)
     if exit_after is not None and not exit_after > 0:
         raise ConfigError(f"--exit-after-s must be positive, got {exit_after}")
