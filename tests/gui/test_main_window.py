@@ -157,7 +157,7 @@ def test_no_microphone_at_start(make_window, qtbot):
         raise DeviceError("no audio input device found; connect a microphone (or start the sound server), "
                           "then run `voicelive devices` to check")
 
-    w = make_window(inputs=[InputChoice("mic:default", "System default microphone", no_device)])
+    w = make_window(inputs=[InputChoice("system-default-mic", "System default microphone", no_device)])
     assert not w.live.running
     boxes = open_dialogs(w)
     assert boxes and "no audio input device" in boxes[-1].text()

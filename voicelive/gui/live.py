@@ -22,7 +22,8 @@ __all__ = ["InputChoice", "mic_choices", "file_choice", "LiveSession", "DEFAULT_
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIC_KEY = "mic:default"
+DEFAULT_MIC_KEY = "system-default-mic"
+"""Key of the system default input (devices are ``mic:<name>``; PortAudio may list one named "default")."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class InputChoice:
     Attributes
     ----------
     key : str
-        Stable identity, persisted in the settings (``mic:default``, ``mic:<device name>``,
+        Stable identity, persisted in the settings (``system-default-mic``, ``mic:<device name>``,
         ``file:<path>``).
     label : str
         Shown in the picker.
@@ -64,9 +65,12 @@ def mic_choices(config: PipelineConfig) -> tuple[list[InputChoice], str | None]:
         devices = list_input_devices()
     except DeviceError as exc:
         return out, str(exc)
+    seen = set()
     for d in devices:
+        key = f"mic:{d.name}" if d.name not in seen else f"mic:{d.name}#{d.index}"
+        seen.add(d.name)
         label = f"{d.name} ({d.hostapi})" + ("  — default" if d.is_default else "")
-        out.append(InputChoice(f"mic:{d.name}", label, mic(d.index)))
+        out.append(InputChoice(key, label, mic(d.index)))
     return out, None if devices else "no audio input device found; connect a microphone"
 
 
