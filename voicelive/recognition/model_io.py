@@ -52,7 +52,7 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
         for si, s in enumerate(rec.speakers):
             for ci, f in enumerate(rec._feats[i][s]):
                 arrays[f"f{i}/{si}/{ci}"] = np.asarray(f)
-        for pi, f in enumerate(rec._pseudo[i]):
+        for pi, (_, _, f) in enumerate(rec._pseudo[i]):
             arrays[f"p{i}/{pi}"] = np.asarray(f)
         for wi, (_, _, f) in enumerate(rec._windows[i]):
             arrays[f"w{i}/{wi}"] = np.asarray(f)
@@ -62,7 +62,7 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
     arrays["state.json"] = _pack_json({"backend_params": backend_params, "calibration": cal_p,
                                        "target_far": rec.target_far,
                                        "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers},
-                                       "n_pseudo": len(rec._pseudo[0]),
+                                       "pseudo": [[[s, f] for s, f, _ in p] for p in rec._pseudo],
                                        "folds": rec._folds,
                                        "windows": [[[s, f] for s, f, _ in w] for w in rec._windows]})
     return arrays
@@ -147,7 +147,7 @@ def load_recognizer(path: str | os.PathLike | None = None):
         b.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, bp)
         rec._feats[i] = {s: [arrays[f"f{i}/{si}/{ci}"] for ci in range(int(state["n_clips"][s]))]
                          for si, s in enumerate(speakers)}
-        rec._pseudo[i] = [arrays[f"p{i}/{pi}"] for pi in range(int(state.get("n_pseudo", 0)))]
+        rec._pseudo[i] = [(s, int(f), arrays[f"p{i}/{pi}"]) for pi, (s, f) in enumerate(state["pseudo"][i])]
         rec._windows[i] = [(s, int(f), arrays[f"w{i}/{wi}"]) for wi, (s, f) in enumerate(state["windows"][i])]
     rec._folds = {s: [int(f) for f in v] for s, v in state["folds"].items()}
     rec._speakers = speakers

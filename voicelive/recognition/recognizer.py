@@ -110,7 +110,8 @@ class Recognizer:
         self._feats: list[dict[str, list[Features]]] = [{} for _ in self.backends]
         self._folds: dict[str, list[int]] = {}
         self._windows: list[list[tuple[str, int, Features]]] = [[] for _ in self.backends]  # calibration windows
-        self._pseudo: list[list[Features]] = [[] for _ in self.backends]  # pseudo-impostor features
+        # pseudo-impostor trials (source speaker, fold of the source clip, features)
+        self._pseudo: list[list[tuple[str, int, Features]]] = [[] for _ in self.backends]
         self._speakers: list[str] = []
         self._threshold_logit = 0.0
         self.timings: dict[str, float] = {}
@@ -156,8 +157,8 @@ class Recognizer:
             for s in self._speakers:
                 self._add_windows(s, clips_by_speaker[s])
             if len(self._speakers) < MIN_REAL_COHORT:
-                per_speaker = [self._pseudo_for(clips_by_speaker[s]) for s in self._speakers]
-                self._pseudo = [[x for p in per_speaker for x in p[bi]] for bi in range(len(self.backends))]
+                for s in self._speakers:
+                    self._add_pseudo(s, clips_by_speaker[s])
         for b, f in zip(self.backends, self._feats):
             b.enroll_features(f)
         self.timings["train_s"] = time.perf_counter() - t0
@@ -169,9 +170,16 @@ class Recognizer:
             self._windows[bi] = [t for t in self._windows[bi] if t[0] != name]
             self._windows[bi] += [(name, f, b.extract(w)) for f, w in wins]
 
-    def _pseudo_for(self, clips: Sequence[np.ndarray]) -> list[list[Features]]:
-        waves = pseudo_impostors(clips)
-        return [[b.extract(w) for w in waves] for b in self.backends]
+    def _add_pseudo(self, name: str, clips: Sequence[np.ndarray]) -> None:
+        """Pseudo-impostors from ``name``'s clips, tagged with the source clip's fold so they are
+        scored only against models that never saw that clip (else they look too close)."""
+        folds = self._folds[name]
+        for bi, b in enumerate(self.backends):
+            self._pseudo[bi] = [t for t in self._pseudo[bi] if t[0] != name]
+        for ci, w in enumerate(list(clips)[:MAX_PSEUDO_CLIPS]):
+            for shifted in pseudo_impostors([w]):
+                for bi, b in enumerate(self.backends):
+                    self._pseudo[bi].append((name, folds[ci], b.extract(shifted)))
 
     def add_speaker(self, name: str, clips: Sequence[np.ndarray]) -> None:
         """Add or replace one speaker: incremental backends touch nobody else; calibration is refreshed."""
@@ -194,9 +202,10 @@ class Recognizer:
         if clips is not None:
             self._add_windows(name, clips)
             if len(self._speakers) < MIN_REAL_COHORT:
-                self._pseudo = [old + new for old, new in zip(self._pseudo, self._pseudo_for(clips))]
+                self._add_pseudo(name, clips)
         else:
             self._windows = [[t for t in w if t[0] != name] for w in self._windows]
+            self._pseudo = [[t for t in p if t[0] != name] for p in self._pseudo]
         self.timings["train_s"] = time.perf_counter() - t0
         self._calibrate()
 
@@ -213,6 +222,7 @@ class Recognizer:
                 b._reset()
         self._folds.pop(name, None)
         self._windows = [[t for t in w if t[0] != name] for w in self._windows]
+        self._pseudo = [[t for t in p if t[0] != name] for p in self._pseudo]
         self._speakers = sorted(self._feats[0])
         if self._speakers:
             self._calibrate()
@@ -227,13 +237,11 @@ class Recognizer:
         for bi, b in enumerate(self.backends):
             trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
             trials += self._windows[bi]
-            sc, names = b.cross_val_scores(self._feats[bi], self._folds, trials)
-            lab = np.array([names.index(t[0]) for t in trials])
+            n_real = len(trials)
             if use_pseudo:
-                order = [b.speakers.index(n) for n in names]
-                extra = np.stack([np.asarray(b.score_features(x), dtype=np.float64)[order] for x in self._pseudo[bi]])
-                sc = np.vstack([sc, extra])
-                lab = np.concatenate([lab, np.full(len(self._pseudo[bi]), -1)])
+                trials += self._pseudo[bi]
+            sc, names = b.cross_val_scores(self._feats[bi], self._folds, trials)
+            lab = np.array([names.index(t[0]) if i < n_real else -1 for i, t in enumerate(trials)])
             cvs.append(sc)
             labels = lab
         self.calibrator = Calibrator().fit(cvs, labels, spk)
