@@ -169,3 +169,24 @@ def test_real_voices_a_different_speaker_is_refused(tmp_path, corpora_dir, ge2e_
     assert all("[ok ]" in ln for i, ln in enumerate(lines) if i != 2), r.stdout
     with Store.open(tmp_path) as store:
         assert store.get_speaker("allison").n_clips == len(lines) - 1
+
+
+def test_enrollment_scaling_benchmark_smoke(monkeypatch, capsys, ge2e_weights):
+    """`voicelive bench-enroll` on tiny rosters: one real, one synthesised at the feature level."""
+    from voicelive.evaluation import enroll_bench
+
+    monkeypatch.setattr(enroll_bench, "CLIPS_PER_SPEAKER", 3)
+    monkeypatch.setattr(enroll_bench, "CLIP_S", 2.5)
+    monkeypatch.setattr(enroll_bench, "NEW_SPEAKER_SPEECH_S", 5.0)
+    assert enroll_bench.main(["--sizes", "1", "2", "--backends", "ge2e", "--retrain-backends", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ge2e |")]
+    assert len(rows) == 2, out
+    assert "| ge2e | 1 | incremental | real |" in rows[0]
+    assert "| ge2e | 2 | incremental | synthesised |" in rows[1]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        update, parts = float(cells[4]), [float(c) for c in cells[5:10]]
+        assert 0 < update < 120 and sum(parts) <= update * 1.05 + 0.05
+        assert cells[11] in ("yes", "**no**")
+    assert "target <= 2 s" in out and "Machine:" in out
