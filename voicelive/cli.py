@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "train",
     "embed",
     "bench",
+    "bench_enroll",
     "eval",
     "cluster",
     "drift",

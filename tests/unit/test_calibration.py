@@ -76,3 +76,19 @@ def test_single_speaker_with_pseudo_impostors():
     cal = Calibrator().fit([np.vstack([tgt, imp])], np.r_[np.zeros(10, int), -np.ones(40, int)], ["solo"])
     t = cal.threshold_logit(0.05)
     assert np.mean(cal.logits(rng.normal(0, 1, (1, 5000, 1)))[:, 0] > t) < 0.12
+
+
+def test_large_rosters_subsample_nontargets_without_moving_the_threshold(monkeypatch):
+    from voicelive.recognition import calibration as C
+
+    rng = np.random.default_rng(5)
+    raw, labels = simulate(rng, 20, 30, offsets=[np.zeros(20)], scales=[np.ones(20)])
+    full = Calibrator().fit(raw, labels, [f"s{i}" for i in range(20)])
+    monkeypatch.setattr(C, "MAX_FIT_NONTARGETS", 2000)
+    monkeypatch.setattr(C, "MAX_STORED_NONTARGETS", 1000)
+    small = Calibrator().fit(raw, labels, [f"s{i}" for i in range(20)])
+    assert small.nontarget_logits.size == 1000
+    # thresholds in z units (logit / weight) agree within a few hundredths of a standard deviation
+    t_full = (full.threshold_logit(0.01) - full.bias) / full.weights[0]
+    t_small = (small.threshold_logit(0.01) - small.bias) / small.weights[0]
+    assert abs(t_full - t_small) < 0.1

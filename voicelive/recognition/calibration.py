@@ -28,6 +28,11 @@ from voicelive.errors import ConfigError
 
 MIN_COHORT = 3
 """Fewer non-target scores than this per model and the model borrows the pooled statistics."""
+MAX_FIT_NONTARGETS = 200_000
+"""The fusion is fitted on every target trial and at most this many non-target trials (a fixed,
+seeded sample, re-weighted): non-target pairs grow with trials × speakers², targets only linearly."""
+MAX_STORED_NONTARGETS = 20_000
+"""Non-target logits are kept as at most this many rank-uniform quantiles (enough for the tail fit)."""
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Calibrator:
     bias: float = 0.0
     nontarget_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
     target_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_nontarget: int = 0           # trials behind ``nontarget_logits`` (which may be a quantile grid)
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str]) -> "Calibrator":
@@ -77,18 +83,35 @@ class Calibrator:
         y = target.reshape(-1)
         ok = np.all(np.isfinite(X), axis=1)
         X, y = X[ok], y[ok]
+        weights = None
+        n_nt = int((~y).sum())
+        if n_nt > MAX_FIT_NONTARGETS:
+            rng = np.random.default_rng(0)
+            nt_idx = rng.choice(np.flatnonzero(~y), MAX_FIT_NONTARGETS, replace=False)
+            keep = np.sort(np.concatenate([np.flatnonzero(y), nt_idx]))
+            all_X, all_y = X, y
+            X, y = X[keep], y[keep]
+            weights = np.where(y, 1.0, n_nt / MAX_FIT_NONTARGETS)
+        else:
+            all_X, all_y = X, y
         if y.all() or not y.any():
             # one speaker, no impostors: an identity-like map; threshold from own-score spread
             self.weights = np.full(n_b, 1.0 / n_b)
             self.bias = 0.0
         else:
             lr = LogisticRegression(C=1.0, class_weight="balanced")
-            lr.fit(X, y)
+            lr.fit(X, y, sample_weight=weights)
             self.weights = lr.coef_[0].astype(np.float64)
             self.bias = float(lr.intercept_[0])
-        logits = X @ self.weights + self.bias
-        self.target_logits = np.sort(logits[y])
-        self.nontarget_logits = np.sort(logits[~y])
+        logits = all_X @ self.weights + self.bias
+        self.target_logits = np.sort(logits[all_y])
+        nt = np.sort(logits[~all_y])
+        self.n_nontarget = int(nt.size)
+        if nt.size > MAX_STORED_NONTARGETS:
+            # rank-uniform quantiles (the first and the largest included), so the quantiles the
+            # threshold uses stay where they were
+            nt = nt[np.linspace(0, nt.size - 1, MAX_STORED_NONTARGETS).round().astype(int)]
+        self.nontarget_logits = nt
         return self
 
     def _znorm(self, raw: np.ndarray) -> np.ndarray:
@@ -116,7 +139,8 @@ class Calibrator:
             q50, q90 = np.quantile(nt, [0.5, 0.9])
             sd = max(float(q90 - q50) / 1.2816, 1e-6)
             gauss = float(q50) + sd * float(-ndtri(p))
-            emp = float(np.quantile(nt, 1.0 - p)) if nt.size * p >= 1.0 else float(nt.max())
+            n = max(self.n_nontarget, nt.size)
+            emp = float(np.quantile(nt, 1.0 - p)) if n * p >= 1.0 else float(nt.max())
             return max(gauss, emp)
         # no impostor evidence at all: demand a score well inside the target distribution
         tg = self.target_logits
@@ -133,10 +157,11 @@ class Calibrator:
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return ({"cal/mu": self.mu, "cal/sd": self.sd, "cal/weights": self.weights,
                  "cal/nontarget": self.nontarget_logits, "cal/target": self.target_logits},
-                {"speakers": self.speakers, "bias": self.bias})
+                {"speakers": self.speakers, "bias": self.bias, "n_nontarget": self.n_nontarget})
 
     @classmethod
     def from_state(cls, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> "Calibrator":
         return cls(speakers=list(params["speakers"]), mu=np.asarray(arrays["cal/mu"]), sd=np.asarray(arrays["cal/sd"]),
                    weights=np.asarray(arrays["cal/weights"]), bias=float(params["bias"]),
-                   nontarget_logits=np.asarray(arrays["cal/nontarget"]), target_logits=np.asarray(arrays["cal/target"]))
+                   nontarget_logits=np.asarray(arrays["cal/nontarget"]), target_logits=np.asarray(arrays["cal/target"]),
+                   n_nontarget=int(params.get("n_nontarget", arrays["cal/nontarget"].size)))

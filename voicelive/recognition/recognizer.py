@@ -347,7 +347,7 @@ class Recognizer:
                 "threshold": self.threshold,
                 "fusion_weights": [float(w) for w in cal.weights],
                 "n_target_trials": int(cal.target_logits.size),
-                "n_nontarget_trials": int(cal.nontarget_logits.size),
+                "n_nontarget_trials": int(max(cal.n_nontarget, cal.nontarget_logits.size)),
             },
             "thresholds": self.threshold_report(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
