@@ -146,20 +146,25 @@ class GE2EBackend(Backend):
         clips of its fold (NaN when nothing is left) and against the other speakers' full centroids
         (speaker models are independent, so nothing else saw the trial's audio)."""
         speakers = sorted(feats_by_speaker)
+        if not trials:
+            return np.zeros((0, len(speakers))), speakers
         embs = {s: self._check_feats(s, feats_by_speaker[s]) for s in speakers}
         fold_arr = {s: np.asarray(folds[s]) for s in speakers}
         full = np.stack([_unit(embs[s].mean(axis=0)) for s in speakers])
-        out = np.empty((len(trials), len(speakers)))
-        held_out: dict[tuple[str, int], np.ndarray | None] = {}
-        for row, (s, f, x) in enumerate(trials):
-            key = (s, f)
-            if key not in held_out:
-                keep = embs[s][fold_arr[s] != f]
-                held_out[key] = _unit(keep.mean(axis=0)) if keep.shape[0] else None
-            e = _unit(np.asarray(x, dtype=np.float64).reshape(-1))
-            out[row] = full @ e
-            own = held_out[key]
-            out[row, speakers.index(s)] = float(own @ e) if own is not None else np.nan
+        E = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for _, _, x in trials])
+        E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+        out = E @ full.T                                               # (n_trials, S), one product
+        keys = sorted({(s, f) for s, f, _ in trials})
+        held = np.full((len(keys), EMBEDDING_SIZE), np.nan)
+        for i, (s, f) in enumerate(keys):
+            keep = embs[s][fold_arr[s] != f]
+            if keep.shape[0]:
+                held[i] = _unit(keep.mean(axis=0))
+        pos = {k: i for i, k in enumerate(keys)}
+        idx = np.array([pos[(s, f)] for s, f, _ in trials])
+        col = {s: j for j, s in enumerate(speakers)}
+        own_col = np.array([col[s] for s, _, _ in trials])
+        out[np.arange(len(trials)), own_col] = np.einsum("ij,ij->i", E, held[idx])  # NaN when nothing is left
         return out, speakers
 
     # -- persistence -------------------------------------------------------------------------
