@@ -241,7 +241,8 @@ class Recognizer:
             if use_pseudo:
                 trials += self._pseudo[bi]
             sc, names = b.cross_val_scores(self._feats[bi], self._folds, trials)
-            lab = np.array([names.index(t[0]) if i < n_real else -1 for i, t in enumerate(trials)])
+            col = {n: j for j, n in enumerate(names)}
+            lab = np.array([col[t[0]] if i < n_real else -1 for i, t in enumerate(trials)])
             cvs.append(sc)
             labels = lab
         self.calibrator = Calibrator().fit(cvs, labels, spk)
