@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+import importlib.util
+
 from voicelive import cli
 from voicelive.errors import ModelError, ModelMissingError, NotEnrolledError, UnknownSpeakerError
 from voicelive.recognition import weights as W
@@ -27,43 +29,18 @@ from voicelive.recognition.ge2e_encoder import RECURRENT_MODES, GE2EEncoder
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "ge2e_reference.npz"
 SR = 16_000
 
-# ---- the test signals: keep identical to tests/data/make_ge2e_reference.py ---------------------
-# (seed, duration_s, f0_hz, formants as (centre_hz, bandwidth_hz))
-SIGNALS = [
-    (11, 0.8, 118.0, ((700, 90), (1220, 110), (2600, 160))),
-    (22, 1.6, 205.0, ((310, 60), (2250, 120), (3000, 200))),
-    (33, 2.0, 142.0, ((520, 80), (1850, 100), (2550, 150), (3500, 250))),
-    (44, 3.5, 176.0, ((640, 100), (1100, 90), (2450, 140), (3300, 220))),
-]
-PARTIALS_OF = 3
+# ---- the test signals: the very generator that made the reference numbers -----------------------
+def _load_reference_script():
+    spec = importlib.util.spec_from_file_location("make_ge2e_reference", REFERENCE.parent / "make_ge2e_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # numpy/scipy only at import time; torch is needed only by its main()
+    return mod
 
 
-def make_signal(seed: int, duration_s: float, f0_hz: float, formants) -> np.ndarray:
-    """A voiced, speech-like test signal: a jittered glottal pulse train with a slow intonation
-    contour and syllable-rate loudness changes, through cascaded formant resonators, plus a little
-    aspiration noise. Deterministic for a given seed; float32, peak 0.5."""
-    rng = np.random.default_rng(seed)
-    n = int(round(duration_s * SR))
-    t = np.arange(n) / SR
-    f0 = f0_hz * (1.0 + 0.06 * np.sin(2 * np.pi * 2.3 * t + rng.uniform(0, 2 * np.pi)))
-    excitation = np.zeros(n)
-    pos = 0.0
-    while pos < n:
-        i = int(pos)
-        excitation[i] += 1.0 + 0.1 * rng.standard_normal()           # shimmer
-        pos += SR / f0[i] * (1.0 + 0.01 * rng.standard_normal())      # jitter
-    glottal = np.hanning(int(SR / f0_hz * 0.6)) ** 2                  # smooth open phase
-    source = np.convolve(excitation, glottal)[:n]
-    source = np.diff(source, prepend=0.0)                             # radiation (+6 dB/oct)
-    source += 0.02 * rng.standard_normal(n)                           # aspiration
-    y = source
-    for fc, bw in formants:
-        r = np.exp(-np.pi * bw / SR)
-        theta = 2 * np.pi * fc / SR
-        y = lfilter([1.0 - r], [1.0, -2.0 * r * np.cos(theta), r * r], y)
-    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 2 * np.pi)) ** 2
-    y = y * envelope
-    return (0.5 * y / np.max(np.abs(y))).astype(np.float32)
+_REF = _load_reference_script()
+SIGNALS = _REF.SIGNALS
+make_signal = _REF.make_signal
+PARTIALS_OF = _REF.PARTIALS_OF
 
 
 # ---- fixtures ------------------------------------------------------------------------------------
