@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synth import synth_noise, synth_silence, synth_speaker_wave
+from synth import synth_speaker_wave
 from voicelive.enrollment.model_update import active_recognizer, sync_model
 from voicelive.store import Store
 
