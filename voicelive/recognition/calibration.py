@@ -68,16 +68,18 @@ class Calibrator:
             if pooled.size < MIN_COHORT:  # one speaker: spread of own scores stands in
                 pooled = sc[np.isfinite(sc)]
             p_mu, p_sd = float(np.mean(pooled)), float(np.std(pooled) + 1e-6)
-            for j in range(n_s):
-                imp = sc[~target[:, j], j]
-                imp = imp[np.isfinite(imp)]
-                if imp.size >= MIN_COHORT:
-                    # shrink towards pooled statistics when the cohort is small
-                    w = imp.size / (imp.size + 10.0)
-                    self.mu[b, j] = w * imp.mean() + (1 - w) * p_mu
-                    self.sd[b, j] = np.sqrt(w * imp.var() + (1 - w) * p_sd ** 2) + 1e-6
-                else:
-                    self.mu[b, j], self.sd[b, j] = p_mu, p_sd
+            # per-model cohort statistics in one pass over the matrix (speakers can number thousands)
+            mask = ~target & np.isfinite(sc)
+            cnt = mask.sum(axis=0).astype(np.float64)
+            vals = np.where(mask, sc, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = vals.sum(axis=0) / cnt
+                var = np.maximum((vals * vals).sum(axis=0) / cnt - mean * mean, 0.0)
+            # shrink towards pooled statistics when the cohort is small
+            w = cnt / (cnt + 10.0)
+            ok = cnt >= MIN_COHORT
+            self.mu[b] = np.where(ok, w * mean + (1 - w) * p_mu, p_mu)
+            self.sd[b] = np.where(ok, np.sqrt(w * var + (1 - w) * p_sd ** 2) + 1e-6, p_sd)
         z = self._znorm(np.stack([np.asarray(s, dtype=np.float64) for s in cv_scores]))  # (B, n, S)
         X = z.reshape(n_b, -1).T
         y = target.reshape(-1)
