@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from corpus_clips import long_utterances  # noqa: E402
 import voicelive.gui  # noqa: E402,F401  (applies the bindings work-around before Qt is used)
 
 SR = 16_000
@@ -71,17 +72,6 @@ def asterisk(corpora_dir):
     return load_manifest(corpora_dir / "asterisk_prompts" / "manifest.csv")
 
 
-def _long_utterances(corpus, speaker: str, *, start: int, count: int, min_s: float):
-    out = []
-    for u in corpus.by_speaker()[speaker][start:]:
-        a = corpus.audio(u)
-        if a.size >= min_s * SR:
-            out.append(a)
-            if len(out) == count:
-                break
-    return out
-
-
 def _write_sentences(path: Path, waves, gap_s: float = 1.0) -> Path:
     gap = np.zeros(int(gap_s * SR), dtype=np.float32)
     sf.write(path, np.concatenate([x for w in waves for x in (w, gap)]), SR)
@@ -94,11 +84,11 @@ def speech_files(asterisk, tmp_path_factory):
     enrolled), ``stranger`` (never enrolled), ``newcomer`` (for the wizard)."""
     d = tmp_path_factory.mktemp("speech")
     return {
-        "known": _write_sentences(d / "known.wav", _long_utterances(asterisk, "allison_smith_en", start=100,
+        "known": _write_sentences(d / "known.wav", long_utterances(asterisk, "allison_smith_en", start=100,
                                                                     count=8, min_s=1.5)),
-        "stranger": _write_sentences(d / "stranger.wav", _long_utterances(asterisk, STRANGER, start=40,
+        "stranger": _write_sentences(d / "stranger.wav", long_utterances(asterisk, STRANGER, start=40,
                                                                           count=8, min_s=1.5)),
-        "newcomer": _write_sentences(d / "newcomer.wav", _long_utterances(asterisk, NEWCOMER, start=40,
+        "newcomer": _write_sentences(d / "newcomer.wav", long_utterances(asterisk, NEWCOMER, start=40,
                                                                           count=10, min_s=2.5)),
     }
 
@@ -112,7 +102,7 @@ def _enroll_template(asterisk, d: Path, clips: int) -> Path:
     try:
         with Store.open(d) as store:
             for speaker, name in ENROLLED.items():
-                store.add_speaker_with_clips(name, _long_utterances(asterisk, speaker, start=0, count=clips,
+                store.add_speaker_with_clips(name, long_utterances(asterisk, speaker, start=0, count=clips,
                                                                     min_s=2.0))
             res = sync_model(store)
             assert res.recognizer is not None and sorted(res.recognizer.speakers) == sorted(ENROLLED.values())

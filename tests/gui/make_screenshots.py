@@ -25,19 +25,10 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from corpus_clips import long_utterances  # noqa: E402
 CORPUS = REPO.parent / "shared" / "corpora" / "asterisk_prompts" / "manifest.csv"
 SR = 16_000
-
-
-def long_utterances(corpus, speaker, *, start, count, min_s):
-    out = []
-    for u in corpus.by_speaker()[speaker][start:]:
-        a = corpus.audio(u)
-        if a.size >= min_s * SR:
-            out.append(a)
-            if len(out) == count:
-                break
-    return out
 
 
 def sentences_file(path, waves, gap_s=1.0):
