@@ -76,6 +76,15 @@ def test_enroll_from_a_source_file_end_to_end(tmp_path, ge2e_weights):
     assert rep["clips_used"] == sum(c["verdict"] == "ok" for c in rep["clips"])
     assert rep["model_version"] == 2 and 0 < rep["update_s"] < 120 and isinstance(rep["similar_to"], list)
 
+    # the roster just enrolled is what `voicelive stream` uses (no --model-dir needed)
+    talk = write(tmp_path / "talk.wav", recording([synth_speaker_wave(1, 3.5, seed=k, pauses=False)
+                                                   for k in (7, 8)], seed=3))
+    r = subprocess.run([sys.executable, "-m", "voicelive", "stream", "--source", talk, "--json"],
+                       capture_output=True, text=True, env=env_for(tmp_path), timeout=300)
+    assert r.returncode == 0, r.stderr
+    states = [json.loads(x) for x in r.stdout.splitlines()]
+    assert {x["state"] for x in states} & {"speaker", "unknown"}, states
+
 
 def test_too_little_speech_saves_nothing(tmp_path):
     noise = write(tmp_path / "noise.wav", recording([synth_noise(2.5, seed=k, level_dbfs=-30.0) for k in range(2)]))

@@ -349,9 +349,9 @@ def test_config_from_toml_with_overrides(tmp_path):
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_model(monkeypatch):
-    import voicelive.recognition.recognizer as rec
+    import voicelive.commands.stream as stream_cmd
 
-    monkeypatch.setattr(rec, "load_recognizer", lambda model_dir=None: scorer())
+    monkeypatch.setattr(stream_cmd, "load_scorer", lambda args: scorer())
 
 
 def test_stream_command_prints_json_verdict_changes(tmp_path, capsys, fake_model):

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from voicelive.audio.sources import FileSource, MicSource, Source
+from voicelive.commands._common import add_data_args, load_scorer
 from voicelive.config import PipelineConfig, from_toml
 from voicelive.decision.smoothing import Verdict
 from voicelive.errors import ConfigError, VoiceliveError
@@ -38,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='one JSON object per verdict change: {"t_s", "state", "speaker", "score"}; '
                         "the summary goes to stderr")
-    p.add_argument("--model-dir", metavar="DIR", help="enrolled model to use (default: the user data folder)")
+    add_data_args(p)
     p.add_argument("--no-model", action="store_true", help="show speech activity only (no identification)")
     p.add_argument("--config", metavar="TOML", help="options file with [audio], [window], [vad], [decision] tables")
     p.set_defaults(run=run)
@@ -49,15 +50,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _load_scorer(args: argparse.Namespace) -> WindowScorer | None:
     if args.no_model:
         return None
-    try:
-        from voicelive.recognition.recognizer import load_recognizer
-    except ModuleNotFoundError as exc:
-        if exc.name != "voicelive.recognition.recognizer":
-            raise
-        print("voicelive: the recognition engine is not installed in this version; showing speech "
-              "activity only", file=sys.stderr)
-        return None
-    return load_recognizer(args.model_dir)
+    return load_scorer(args)
 
 
 def _make_source(args: argparse.Namespace, config: PipelineConfig) -> Source:
