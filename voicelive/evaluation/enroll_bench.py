@@ -331,6 +331,8 @@ def run_enroll_bench(*, sizes: Sequence[int] = DEFAULT_SIZES, backends: Sequence
     result = EnrollBenchResult(machine={
         "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
         "voicelive": __version__, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")})
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="vl-enroll-bench-", dir=work_dir))
     try:
         for backend in backends:
