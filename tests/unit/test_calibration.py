@@ -92,3 +92,52 @@ def test_large_rosters_subsample_nontargets_without_moving_the_threshold(monkeyp
     t_full = (full.threshold_logit(0.01) - full.bias) / full.weights[0]
     t_small = (small.threshold_logit(0.01) - small.bias) / small.weights[0]
     assert abs(t_full - t_small) < 0.1
+
+
+def test_full_roster_rows_keep_small_sets_whole_and_sample_large_ones_per_speaker():
+    from voicelive.recognition.recognizer import full_roster_rows
+
+    spk = [f"s{i % 7}" for i in range(50)]
+    assert full_roster_rows(spk, 100) == (list(range(50)), [])
+    full, own = full_roster_rows(spk, 21)
+    assert sorted(full + own) == list(range(50)) and not set(full) & set(own)
+    assert all(sum(spk[i] == f"s{k}" for i in full) == 3 for k in range(7))   # 21 // 7 per speaker
+    assert full_roster_rows(spk, 21) == (full, own)                           # deterministic
+
+
+def test_sampled_calibration_matches_the_full_one(monkeypatch, ge2e_weights):
+    """A large roster scores only a sample of trials against everyone: the threshold and the
+    fusion stay where the full computation puts them."""
+    import voicelive.recognition.recognizer as R
+
+    rng = np.random.default_rng(3)
+
+    def build():
+        rec = R.Recognizer.create("ge2e")
+        for j in range(60):
+            name = f"spk{j:03d}"
+            centre = rng.normal(size=256)
+            def emb():
+                v = np.abs(centre + 0.8 * rng.normal(size=256))
+                return (v / np.linalg.norm(v)).astype(np.float32)
+            rec._feats[0][name] = [emb() for _ in range(8)]
+            rec._folds[name] = R.assign_folds(name, 8)
+            rec._windows[0] += [(name, f, emb()) for f in rec._folds[name]]
+        rec._speakers = sorted(rec._feats[0])
+        rec.backends[0].enroll_features(rec._feats[0])
+        return rec
+
+    rec = build()
+    rec._calibrate()
+    full = rec.calibrator
+    monkeypatch.setattr(R, "MAX_FULL_ROSTER_TRIALS", 300)            # 5 of 16 trials per speaker
+    rec._calibrate()
+    sampled = rec.calibrator
+    assert sampled.n_nontarget < 0.4 * full.n_nontarget
+    assert sampled.target_logits.size == full.target_logits.size       # every trial is still a target
+    for far in (0.01, 0.05):
+        # compared as a z-normalised score (the logistic weight of separable data is loosely pinned)
+        z_full = (full.threshold_logit(far) - full.bias) / full.weights[0]
+        z_sampled = (sampled.threshold_logit(far) - sampled.bias) / sampled.weights[0]
+        assert z_sampled == pytest.approx(z_full, abs=0.1)
+    np.testing.assert_allclose(sampled.mu, full.mu, rtol=0.05, atol=0.01)

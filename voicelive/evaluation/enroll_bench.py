@@ -259,26 +259,43 @@ def _shift(feat: Any, offset: np.ndarray) -> np.ndarray:
     return g
 
 
-def _synthesised_store(data_dir: Path, pool_rec, backend: str, n: int, seed: int = 0):
-    """A roster of ``n`` speakers made from the pool recognizer's features (see module docs)."""
+def _pool_features(pool_store, pool_rec) -> tuple[list[dict], list[list], dict]:
+    """Every backend's features of the pool's clips and calibration windows, from the audio (a saved
+    model keeps some of them only as statistics, which cannot be shifted into new voices)."""
+    from voicelive.recognition.recognizer import calibration_windows
+
+    feats: list[dict] = [{} for _ in pool_rec.backends]
+    windows: list[list] = [[] for _ in pool_rec.backends]
+    for v in pool_rec.speakers:
+        clips = pool_store.clips(v)
+        wins = calibration_windows(clips, pool_rec._folds[v])
+        for bi, b in enumerate(pool_rec.backends):
+            feats[bi][v] = [b.extract(w) for w in clips]
+            windows[bi] += [(v, fold, b.extract(w)) for fold, w in wins]
+    return feats, windows, dict(pool_rec._folds)
+
+
+def _synthesised_store(data_dir: Path, pool, backend: str, n: int, seed: int = 0):
+    """A roster of ``n`` speakers made from the pool's features (see module docs and :func:`_pool_features`)."""
     from voicelive.enrollment.model_update import save_active
     from voicelive.recognition.recognizer import Recognizer
     from voicelive.store import SpeakerData, Store, prepare_clip
 
+    pool_feats, pool_windows, pool_folds = pool
     rng = np.random.default_rng(seed)
-    pool = pool_rec.speakers
+    pool_names = sorted(pool_feats[0])
     rec = Recognizer.create(backend)
     names = [f"spk{j:05d}" for j in range(n)]
     placeholder_rng = np.random.default_rng(seed + 1)
     speakers = []
     for j, name in enumerate(names):
-        v = pool[j % len(pool)]
+        v = pool_names[j % len(pool_names)]
         off = _offsets(rng, rec)
         for bi in range(len(rec.backends)):
-            rec._feats[bi][name] = [_shift(f, off[bi]) for f in pool_rec._feats[bi][v]]
-            rec._windows[bi] += [(name, fold, _shift(f, off[bi])) for s, fold, f in pool_rec._windows[bi] if s == v]
-        rec._folds[name] = list(pool_rec._folds[v])
-        n_clips = len(pool_rec._feats[0][v])
+            rec._feats[bi][name] = [_shift(f, off[bi]) for f in pool_feats[bi][v]]
+            rec._windows[bi] += [(name, fold, _shift(f, off[bi])) for s, fold, f in pool_windows[bi] if s == v]
+        rec._folds[name] = list(pool_folds[v])
+        n_clips = len(pool_feats[0][v])
         w = (0.1 * placeholder_rng.standard_normal(int(PLACEHOLDER_CLIP_S * SAMPLE_RATE))).astype(np.float32)
         speakers.append(SpeakerData(name=name, clips=[prepare_clip(w, device="placeholder")] * n_clips))
     rec._speakers = sorted(names)
@@ -341,6 +358,7 @@ def run_enroll_bench(*, sizes: Sequence[int] = DEFAULT_SIZES, backends: Sequence
             pool_dir = root / f"{backend}-pool"
             pool_store = _pool_store(pool_dir, synth, backend, n_pool)
             pool_rec = active_recognizer(pool_store)
+            pool = _pool_features(pool_store, pool_rec) if any(n != n_pool for n in sizes) else None
             last: tuple[int, float] | None = None
             for n in sizes:
                 if last is not None and last[1] * (n / last[0]) ** 2 > max_predicted_s:
@@ -354,7 +372,7 @@ def run_enroll_bench(*, sizes: Sequence[int] = DEFAULT_SIZES, backends: Sequence
                     store, roster = pool_store, "real"
                 else:
                     say(f"{backend} N={n}: building the synthesised roster (untimed)")
-                    store, roster = _synthesised_store(root / f"{backend}-{n}", pool_rec, backend, n), "synthesised"
+                    store, roster = _synthesised_store(root / f"{backend}-{n}", pool, backend, n), "synthesised"
                 try:
                     say(f"{backend} N={n}: enrolling the new speaker")
                     row, _ = _enroll_new(store, synth, backend)

@@ -149,6 +149,18 @@ class Backend(ABC):
                     scores[row] = [raw[j] if j >= 0 else np.nan for j in order]
         return scores, speakers
 
+    def cross_val_target_scores(self, feats_by_speaker: Mapping[str, Sequence[Features]],
+                                folds: Mapping[str, Sequence[int]],
+                                trials: Sequence[tuple[str, int, Features]]) -> np.ndarray:
+        """Each trial's held-out score against its OWN speaker only ``(n_trials,)``, under the same
+        rules as :meth:`cross_val_scores` (which it defaults to). Large rosters score most
+        calibration trials this way and only a sample against everyone."""
+        if not trials:
+            return np.zeros(0)
+        scores, speakers = self.cross_val_scores(feats_by_speaker, folds, trials)
+        col = {s: j for j, s in enumerate(speakers)}
+        return scores[np.arange(len(trials)), [col[t[0]] for t in trials]]
+
     def fresh(self) -> "Backend":
         """An untrained copy with the same options (shares read-only resources such as weights)."""
         clone = copy.copy(self)

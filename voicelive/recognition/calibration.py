@@ -49,9 +49,12 @@ class Calibrator:
     n_nontarget: int = 0           # trials behind ``nontarget_logits`` (which may be a quantile grid)
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str]) -> "Calibrator":
+    def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str], *,
+            extra_targets: tuple[Sequence[np.ndarray], np.ndarray] | None = None) -> "Calibrator":
         """``cv_scores``: one ``(n_clips, S)`` matrix per backend (same clip order), ``labels`` the
-        speaker index of each clip."""
+        speaker index of each clip (-1: an impostor of everyone). ``extra_targets``: more trials
+        scored against their own speaker only — one ``(n,)`` score vector per backend and their
+        speaker indices — which join the target side of the fusion and of the target statistics."""
         from sklearn.linear_model import LogisticRegression
 
         self.speakers = list(speakers)
@@ -83,6 +86,13 @@ class Calibrator:
         z = self._znorm(np.stack([np.asarray(s, dtype=np.float64) for s in cv_scores]))  # (B, n, S)
         X = z.reshape(n_b, -1).T
         y = target.reshape(-1)
+        if extra_targets is not None and len(extra_targets[1]):
+            own_scores, own_labels = extra_targets
+            own_labels = np.asarray(own_labels, dtype=int)
+            Xe = np.stack([(np.asarray(sc, dtype=np.float64) - self.mu[b, own_labels]) / self.sd[b, own_labels]
+                           for b, sc in enumerate(own_scores)], axis=1)
+            X = np.concatenate([X, Xe])
+            y = np.concatenate([y, np.ones(len(own_labels), dtype=bool)])
         ok = np.all(np.isfinite(X), axis=1)
         X, y = X[ok], y[ok]
         weights = None

@@ -148,24 +148,39 @@ class GE2EBackend(Backend):
         speakers = sorted(feats_by_speaker)
         if not trials:
             return np.zeros((0, len(speakers))), speakers
-        embs = {s: self._check_feats(s, feats_by_speaker[s]) for s in speakers}
-        fold_arr = {s: np.asarray(folds[s]) for s in speakers}
-        full = np.stack([_unit(embs[s].mean(axis=0)) for s in speakers])
-        E = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for _, _, x in trials])
-        E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+        E = self._unit_rows(trials)
+        full = np.stack([_unit(self._check_feats(s, feats_by_speaker[s]).mean(axis=0)) for s in speakers])
         out = E @ full.T                                               # (n_trials, S), one product
+        col = {s: j for j, s in enumerate(speakers)}
+        own_col = np.array([col[s] for s, _, _ in trials])
+        out[np.arange(len(trials)), own_col] = self._held_out_own(feats_by_speaker, folds, trials, E)
+        return out, speakers
+
+    def cross_val_target_scores(self, feats_by_speaker, folds, trials) -> np.ndarray:
+        if not trials:
+            return np.zeros(0)
+        return self._held_out_own(feats_by_speaker, folds, trials, self._unit_rows(trials))
+
+    @staticmethod
+    def _unit_rows(trials) -> np.ndarray:
+        E = np.stack([np.asarray(x, dtype=np.float64).reshape(-1) for _, _, x in trials])
+        return E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+
+    def _held_out_own(self, feats_by_speaker, folds, trials, E: np.ndarray) -> np.ndarray:
+        """Cosine of each unit trial embedding (rows of ``E``) with its own speaker's centroid built
+        without the trial's fold (NaN when nothing is left)."""
         keys = sorted({(s, f) for s, f, _ in trials})
         held = np.full((len(keys), EMBEDDING_SIZE), np.nan)
+        embs: dict[str, np.ndarray] = {}
         for i, (s, f) in enumerate(keys):
-            keep = embs[s][fold_arr[s] != f]
+            if s not in embs:
+                embs[s] = self._check_feats(s, feats_by_speaker[s])
+            keep = embs[s][np.asarray(folds[s]) != f]
             if keep.shape[0]:
                 held[i] = _unit(keep.mean(axis=0))
         pos = {k: i for i, k in enumerate(keys)}
         idx = np.array([pos[(s, f)] for s, f, _ in trials])
-        col = {s: j for j, s in enumerate(speakers)}
-        own_col = np.array([col[s] for s, _, _ in trials])
-        out[np.arange(len(trials)), own_col] = np.einsum("ij,ij->i", E, held[idx])  # NaN when nothing is left
-        return out, speakers
+        return np.einsum("ij,ij->i", E, held[idx])
 
     # -- persistence -------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

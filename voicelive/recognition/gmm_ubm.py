@@ -1,9 +1,19 @@
 """GMM-UBM: a diagonal-covariance universal background model over MFCC+Δ+ΔΔ frames, speaker models
 by MAP adaptation of the means, scores = average per-frame log-likelihood ratio (speaker vs UBM).
 
+Scoring uses the frame alignment of the UBM (the "fixed-posterior" log-likelihood ratio): a
+waveform is reduced once to its zeroth/first-order statistics against the UBM, and its LLR against
+every speaker is then one dot product per speaker (exact up to the alignment, which is what MAP
+adaptation of the means assumes anyway). Cost per window: one UBM pass + S·C·D multiply-adds,
+instead of S+1 full GMM evaluations.
+
 Incremental: the UBM is trained once on the first enrollment; a new speaker only needs its own MAP
-statistics (milliseconds), and removing one touches nobody else. Calibration uses the base class's
-k-fold refits: the UBM must not have seen the held-out clips, or their scores are biased low.
+statistics (milliseconds), and removing one touches nobody else. Calibration of a roster whose UBM
+may still be refitted uses the base class's k-fold refits (the UBM must not have seen the held-out
+clips). Once the UBM is final (trained on :data:`GMMUBMBackend.UBM_MIN_SPEAKERS` speakers), the
+held-out models are MAP-adapted from it with the held-out fold's statistics left out, and stored
+clips and calibration windows shrink to their statistics (:meth:`GMMUBMBackend.summarise`): an
+update then costs milliseconds per speaker instead of refitting five UBMs.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ class GMMUBMBackend(Backend):
         self.ubm_vars: np.ndarray | None = None      # (C, D)
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (n (k, C), f (k, C, D)) per clip
         self._means: np.ndarray | None = None        # (S, C, D) adapted means
+        self._scoring: tuple[np.ndarray, np.ndarray] | None = None  # see _scoring_terms
         self.ubm_n_speakers = 0
 
     def extract(self, wave: np.ndarray) -> np.ndarray:
@@ -87,10 +98,33 @@ class GMMUBMBackend(Backend):
         p = np.exp(ll)
         return p / p.sum(axis=1, keepdims=True)
 
+    def summarise(self, x: np.ndarray) -> np.ndarray:
+        """A frame matrix ``(T, D)`` reduced to its statistics against the UBM, as one float32 vector
+        ``[T, n (C), f (C*D)]``: all that adaptation and scoring ever need of it; ~5x smaller for a 2-s window,
+        more for longer clips."""
+        n, f = self._clip_stats(x)
+        return np.concatenate([[float(np.asarray(x).shape[0])], n, f.ravel()]).astype(np.float32)
+
     def _clip_stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = np.asarray(x, dtype=np.float64)
+        """Zeroth/first-order statistics ``n (C,)``, ``f (C, D)`` of frames or of a :meth:`summarise` vector."""
+        x = np.asarray(x)
+        if x.ndim == 1:
+            n_c, dim = self.ubm_means.shape
+            if x.size != 1 + n_c * (1 + dim):
+                raise ModelError("gmm-ubm statistics do not fit this UBM; re-enroll from audio (`voicelive train`)")
+            v = x.astype(np.float64)
+            return v[1:1 + n_c], v[1 + n_c:].reshape(n_c, dim)
+        x = x.astype(np.float64)
         g = self._posteriors(x)            # (T, C)
         return g.sum(0), g.T @ x           # (C,), (C, D)
+
+    def _centred_stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(n (C,), g (C*D,))`` with g = Σ⁻¹(f − n·m_ubm) / T: all that scoring needs of a waveform."""
+        n, f = self._clip_stats(x)
+        x = np.asarray(x)
+        t = max(float(x[0]) if x.ndim == 1 else x.shape[0], 1.0)
+        g = (f - n[:, None] * self.ubm_means) / self.ubm_vars
+        return n / t, g.reshape(-1) / t
 
     def _adapt(self, n: np.ndarray, f: np.ndarray) -> np.ndarray:
         """MAP-adapted means from summed statistics ``n (C,)``, ``f (C, D)``."""
@@ -105,10 +139,27 @@ class GMMUBMBackend(Backend):
     def needs_refit_on_add(self) -> bool:
         return self.ubm_n_speakers < self.UBM_MIN_SPEAKERS
 
+    @property
+    def shared_ubm(self) -> bool:
+        """The UBM is final (trained on enough speakers): held-out calibration scores come from it
+        (see :meth:`cross_val_scores`) and stored features can be summarised (:meth:`summarise`)."""
+        return self.ubm_means is not None and not self.needs_refit_on_add()
+
+    def compact_features(self, x: np.ndarray) -> np.ndarray:
+        """What the recognizer keeps of a clip or calibration window for later recalibration: the
+        :meth:`summarise` vector once the UBM is final, else the frames (a UBM refit needs them)."""
+        x = np.asarray(x)
+        return self.summarise(x) if self.shared_ubm and x.ndim == 2 else x
+
     def _fit(self, feats_by_speaker: dict[str, list[np.ndarray]]) -> None:
+        if any(np.asarray(x).ndim != 2 for v in feats_by_speaker.values() for x in v):
+            raise ModelError("gmm-ubm needs MFCC frames to train a UBM, not stored statistics; "
+                             "re-enroll from the clips' audio (`voicelive train`)")
         self._reset()
         self.ubm_n_speakers = len(feats_by_speaker)
-        self._train_ubm(np.vstack([x for v in feats_by_speaker.values() for x in v]).astype(np.float64))
+        clips = [np.asarray(x) for v in feats_by_speaker.values() for x in v]
+        stride = max(1, sum(x.shape[0] for x in clips) // (2 * self.max_ubm_frames))  # bounded memory
+        self._train_ubm(np.vstack([x[::stride] for x in clips]).astype(np.float64))
         for name in sorted(feats_by_speaker):
             self._add(name, feats_by_speaker[name])
 
@@ -130,17 +181,81 @@ class GMMUBMBackend(Backend):
     def _rebuild(self) -> None:
         self._means = np.stack([self._adapt(self._stats[s][0].sum(0), self._stats[s][1].sum(0))
                                 for s in self._speakers]) if self._speakers else None
+        self._scoring = self._scoring_terms(self._means) if self._means is not None else None
+
+    def _scoring_terms(self, means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model terms of the fixed-alignment LLR: ``d = m_s − m_ubm`` as ``(S, C*D)`` and
+        ``½ Σ_d d²/σ²`` as ``(S, C)``."""
+        d = means - self.ubm_means
+        return d.reshape(d.shape[0], -1), 0.5 * (d * d / self.ubm_vars).sum(-1)
 
     # -- scoring ----------------------------------------------------------------------------
-    def _llr(self, x: np.ndarray, means: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        ubm = _logsumexp(self._component_loglik(x, self.ubm_means), axis=-1)   # (T,)
-        spk = _logsumexp(self._component_loglik(x, means), axis=-1)            # (S, T)
-        return (spk - ubm).mean(axis=-1)
+    @staticmethod
+    def _llr_from_stats(n: np.ndarray, g: np.ndarray, terms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Mean per-frame LLR of trials with centred statistics ``n (..., C)``, ``g (..., C*D)``
+        against the models behind ``terms`` → ``(..., S)``."""
+        d, half_q = terms
+        return g @ d.T - n @ half_q.T
 
     def score_features(self, feats: np.ndarray) -> np.ndarray:
         self._require_enrolled()
-        return self._llr(feats, self._means)
+        n, g = self._centred_stats(feats)
+        return self._llr_from_stats(n, g, self._scoring)
+
+    # -- cross-validated scores for calibration ---------------------------------------------
+    def cross_val_scores(self, feats_by_speaker, folds, trials):
+        """Held-out scores. While the UBM may still be refitted (a small roster), the base class's
+        exact per-fold refits; once it is final (:attr:`shared_ubm`), each fold's models are
+        MAP-adapted from the shared UBM with that fold's clip statistics left out."""
+        speakers = sorted(feats_by_speaker)
+        if not self.shared_ubm or sorted(self._speakers) != speakers:
+            return super().cross_val_scores(feats_by_speaker, folds, trials)
+        scores = np.full((len(trials), len(speakers)), np.nan)
+        if not trials:
+            return scores, speakers
+        trial_n, trial_g = self._trials_centred(trials)
+        trial_fold = np.array([t[1] for t in trials])
+        for f in sorted(set(trial_fold.tolist())):
+            means, ok = self._held_out_means(speakers, folds, f)
+            rows = trial_fold == f
+            sc = self._llr_from_stats(trial_n[rows], trial_g[rows], self._scoring_terms(means))
+            sc[:, ~ok] = np.nan
+            scores[rows] = sc
+        return scores, speakers
+
+    def cross_val_target_scores(self, feats_by_speaker, folds, trials) -> np.ndarray:
+        if not self.shared_ubm or sorted(self._speakers) != sorted(feats_by_speaker):
+            return super().cross_val_target_scores(feats_by_speaker, folds, trials)
+        if not trials:
+            return np.zeros(0)
+        trial_n, trial_g = self._trials_centred(trials)
+        keys = sorted({(s, f) for s, f, _ in trials})
+        out = np.full(len(trials), np.nan)
+        by_key: dict[tuple[str, int], list[int]] = {}
+        for i, (s, f, _) in enumerate(trials):
+            by_key.setdefault((s, f), []).append(i)
+        for s, f in keys:
+            means, ok = self._held_out_means([s], folds, f)
+            if ok[0]:
+                rows = np.array(by_key[(s, f)])
+                out[rows] = self._llr_from_stats(trial_n[rows], trial_g[rows], self._scoring_terms(means))[:, 0]
+        return out
+
+    def _trials_centred(self, trials) -> tuple[np.ndarray, np.ndarray]:
+        centred = [self._centred_stats(x) for _, _, x in trials]
+        return np.stack([c[0] for c in centred]), np.stack([c[1] for c in centred])
+
+    def _held_out_means(self, speakers, folds, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """MAP means ``(S, C, D)`` of ``speakers`` without their clips of ``fold``, and which of
+        them have any clip left (the others get the UBM's means)."""
+        means = np.empty((len(speakers),) + self.ubm_means.shape)
+        ok = np.zeros(len(speakers), dtype=bool)
+        for j, s in enumerate(speakers):
+            n, f = self._stats[s]
+            keep = np.asarray(folds[s]) != fold
+            ok[j] = bool(keep.any())
+            means[j] = self._adapt(n[keep].sum(0), f[keep].sum(0)) if ok[j] else self.ubm_means
+        return means, ok
 
     # -- persistence ------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -164,8 +279,3 @@ class GMMUBMBackend(Backend):
         self._stats = {s: (np.asarray(arrays[f"stats_n/{i}"]), np.asarray(arrays[f"stats_f/{i}"]))
                        for i, s in enumerate(self._speakers)}
         self._rebuild()
-
-
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    m = a.max(axis=axis, keepdims=True)
-    return np.squeeze(m, axis=axis) + np.log(np.exp(a - m).sum(axis=axis))

@@ -60,6 +60,31 @@ def assign_folds(name: str, n_clips: int) -> list[int]:
     return [int(f) for f in rng.permutation(np.arange(n_clips) % k)]
 
 
+MAX_FULL_ROSTER_TRIALS = 4_000
+"""Calibration trials scored against the whole roster (a stratified sample once there are more);
+the rest are scored against their own speaker only. Per-model cohorts then keep ~this many impostor
+scores whatever the roster size, and calibration grows with trials + roster, not trials x roster."""
+
+
+def full_roster_rows(trial_speakers: Sequence[str], max_rows: int = MAX_FULL_ROSTER_TRIALS
+                     ) -> tuple[list[int], list[int]]:
+    """Split trial indices into (scored against everyone, scored against their own speaker only):
+    all of them in the first list up to ``max_rows``; beyond, an equal seeded share per speaker."""
+    n = len(trial_speakers)
+    if n <= max_rows:
+        return list(range(n)), []
+    by_spk: dict[str, list[int]] = {}
+    for i, s in enumerate(trial_speakers):
+        by_spk.setdefault(s, []).append(i)
+    per = max(1, max_rows // len(by_spk))
+    full: list[int] = []
+    for s, rows in by_spk.items():
+        rng = np.random.default_rng(zlib.crc32(s.encode()))
+        full += sorted(rng.permutation(rows)[:per].tolist())
+    chosen = set(full)
+    return sorted(full), [i for i in range(n) if i not in chosen]
+
+
 def calibration_windows(clips: Sequence[np.ndarray], folds: Sequence[int]) -> list[tuple[int, np.ndarray]]:
     """Live-like windows per fold: the fold's clips joined with short pauses, cut into
     :data:`CAL_WINDOW_S` windows every :data:`CAL_HOP_S` (a shorter join is used whole)."""
@@ -229,23 +254,38 @@ class Recognizer:
         else:
             self.calibrator = None
 
+    def _compact_trials(self) -> None:
+        """Let backends shrink the features kept for recalibration (see ``compact_features``)."""
+        for bi, b in enumerate(self.backends):
+            compact = getattr(b, "compact_features", None)
+            if compact is None:
+                continue
+            self._feats[bi] = {s: [compact(x) for x in v] for s, v in self._feats[bi].items()}
+            self._windows[bi] = [(s, f, compact(x)) for s, f, x in self._windows[bi]]
+            self._pseudo[bi] = [(s, f, compact(x)) for s, f, x in self._pseudo[bi]]
+
     def _calibrate(self) -> None:
         t0 = time.perf_counter()
+        self._compact_trials()
         spk = self._speakers
         use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
-        cvs, labels = [], None
+        cvs, labels, own_scores, own_labels = [], None, [], None
         for bi, b in enumerate(self.backends):
             trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
             trials += self._windows[bi]
-            n_real = len(trials)
+            full_rows, own_rows = full_roster_rows([t[0] for t in trials], MAX_FULL_ROSTER_TRIALS)
+            full = [trials[i] for i in full_rows]
+            n_real = len(full)
             if use_pseudo:
-                trials += self._pseudo[bi]
-            sc, names = b.cross_val_scores(self._feats[bi], self._folds, trials)
+                full += self._pseudo[bi]
+            sc, names = b.cross_val_scores(self._feats[bi], self._folds, full)
             col = {n: j for j, n in enumerate(names)}
-            lab = np.array([col[t[0]] if i < n_real else -1 for i, t in enumerate(trials)])
+            labels = np.array([col[t[0]] if i < n_real else -1 for i, t in enumerate(full)])
             cvs.append(sc)
-            labels = lab
-        self.calibrator = Calibrator().fit(cvs, labels, spk)
+            own = [trials[i] for i in own_rows]
+            own_scores.append(b.cross_val_target_scores(self._feats[bi], self._folds, own))
+            own_labels = np.array([col[t[0]] for t in own], dtype=int)
+        self.calibrator = Calibrator().fit(cvs, labels, spk, extra_targets=(own_scores, own_labels))
         self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
         self.timings["calibrate_s"] = time.perf_counter() - t0
 
