@@ -18,13 +18,13 @@ Qt-free.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import queue
-import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
@@ -33,8 +33,8 @@ from voicelive.config import PipelineConfig
 from voicelive.errors import StoreError, VoiceliveError
 from voicelive.kiosk.access import AccessController, AccessDecision, KioskPolicy, KioskState, WindowEvidence
 from voicelive.kiosk.door import DoorActuator, OnScreenDoor
-from voicelive.pipeline import Pipeline, Snapshot
 from voicelive.decision.smoothing import Verdict
+from voicelive.pipeline import Pipeline, Snapshot
 
 __all__ = ["EvidenceTap", "KioskSession", "KioskView", "run_kiosk_offline", "RETRY_S", "MIC_UNAVAILABLE"]
 
@@ -130,8 +130,21 @@ class KioskSession:
         self._want_running = False
         self._next_retry = 0.0
         self._relocks_seen = 0
-        self._lock = threading.Lock()
-        self._stream_t0 = 0.0
+        self.paused = False
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused (admin screen, first-run PIN set-up) windows are analysed but decide nothing."""
+        self.paused = bool(paused)
+        if self.paused:
+            self.controller.reset(self.clock() if self._want_running else self.pipeline.latest().t_s)
+
+    def set_target_far(self, target_far: float) -> None:
+        """Use another target false-accept rate (the threshold is recomputed from the calibration)."""
+        self.policy = dataclasses.replace(self.policy, target_far=float(target_far))
+        self.controller.policy = self.policy
+        scorer = self.scorer
+        if scorer is not None and hasattr(scorer, "set_target_far"):
+            scorer.set_target_far(self.policy.target_far)
 
     # -- model ----------------------------------------------------------------------------------
     def set_scorer(self, scorer) -> None:
@@ -175,6 +188,8 @@ class KioskSession:
                 ev = self._evidence.get_nowait()
             except queue.Empty:
                 break
+            if self.paused:
+                continue
             for d in self.controller.observe(ev, now(ev)):
                 self._act(d)
                 out.append(d)
