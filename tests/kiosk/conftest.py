@@ -39,19 +39,11 @@ def stream(waves, *, lead_s: float = 1.0, gap_s: float = 0.3) -> np.ndarray:
 @pytest.fixture(scope="session")
 def speech(asterisk):
     """Held-out speech (never used for enrollment): ``known`` (Allison, enrolled), ``known2``
-    (Carlo, enrolled), ``stranger`` (never enrolled) and ``alternating`` (Allison and Carlo taking
-    turns every 0.8 s, both enrolled)."""
+    (Carlo, enrolled) and ``stranger`` (never enrolled)."""
     allison = long_utterances(asterisk, "allison_smith_en", start=100, count=4, min_s=2.0)
     carlo = long_utterances(asterisk, "carlo_flora_it", start=100, count=4, min_s=2.0)
     stranger = long_utterances(asterisk, STRANGER, start=40, count=4, min_s=2.0)
-    a, c = np.concatenate(allison), np.concatenate(carlo)
-    piece = int(0.8 * SR)
-    turns = []
-    for i in range(0, min(a.size, c.size) - piece, piece):
-        turns += [a[i:i + piece], c[i:i + piece]]
-    alternating = np.concatenate([np.zeros(SR, np.float32)] + turns[:20])
-    return {"known": stream(allison), "known2": stream(carlo), "stranger": stream(stranger),
-            "alternating": alternating.astype(np.float32)}
+    return {"known": stream(allison), "known2": stream(carlo), "stranger": stream(stranger)}
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,10 @@ def test_disagreement_resets_the_streak_and_alternating_voices_never_grant():
     ctl = AccessController(KioskPolicy())
     assert feed(ctl, [win(1.0), win(1.5), win(2.0, "Bob"), win(2.5), win(3.0)]) == []
     assert [d.speaker for d in feed(ctl, [win(3.5)])] == ["Alice"]
+    # a window where two enrolled voices both pass is ambiguous (mixed voices): it resets too
+    ctl = AccessController(KioskPolicy())
+    assert feed(ctl, [win(1.0), win(1.5), win(2.0, others=0.7), win(2.5), win(3.0)]) == []
+    assert [d.speaker for d in feed(ctl, [win(3.5)])] == ["Alice"]
 
 
 def test_unknown_resets_and_denies_after_enough_unknown_windows():

@@ -19,7 +19,8 @@ is strict and every window must stand on its own:
 * a window whose top speaker is below threshold is *unknown*: it resets the streak; after
   :attr:`KioskPolicy.deny_after_unknown` unknown windows in a row access is denied;
 * a window naming *another* enrolled speaker resets the streak (it starts a new one for that
-  speaker), so alternating voices never open the door.
+  speaker), and so does an ambiguous window in which two enrolled speakers both pass, so voices
+  that take turns (window by window) never open the door.
 
 Every decision (granted or denied) is returned as an :class:`AccessDecision` with the time, the
 speaker (None = unknown), the score, the threshold and the seconds of speech used; the kiosk
@@ -346,6 +347,10 @@ class AccessController:
                 return self._decide(d, DENIED, now_s, now_s + p.cooldown_s)
             return []
         self._unknown = _Unknowns()
+        rivals = [k for k, v in ev.scores.items() if k != name and float(v) >= thr]
+        if rivals:   # two enrolled voices accepted in one window: ambiguous (voices mixed); start over
+            self._streak = _Streak()
+            return []
         if self._streak.speaker != name:
             self._streak = _Streak(speaker=name)
         self._streak.add(ev, score, thr)
