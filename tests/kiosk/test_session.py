@@ -71,7 +71,7 @@ def test_door_command_runs_once_per_grant(recognizer, speech, tmp_path):
     assert door.wait(30)
     grants = [d.speaker for d in s.decisions if d.decision == "granted"]
     assert "Allison" in grants and "Carlo" in grants
-    assert marks.read_text().splitlines() == [f"{g} 4" for g in grants]
+    assert sorted(marks.read_text().splitlines()) == sorted(f"{g} 4" for g in grants)   # one line per grant
     assert door.runs == len(grants) and door.failures == 0
 
 
