@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")   # before any QApplication exists
 
