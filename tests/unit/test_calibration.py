@@ -141,3 +141,11 @@ def test_sampled_calibration_matches_the_full_one(monkeypatch, ge2e_weights):
         z_sampled = (sampled.threshold_logit(far) - sampled.bias) / sampled.weights[0]
         assert z_sampled == pytest.approx(z_full, abs=0.1)
     np.testing.assert_allclose(sampled.mu, full.mu, rtol=0.05, atol=0.01)
+
+
+def test_full_roster_budget_bounds_trial_model_pairs_for_large_rosters():
+    from voicelive.recognition import recognizer as R
+
+    assert R.full_roster_budget(5) == R.MAX_FULL_ROSTER_TRIALS
+    assert R.full_roster_budget(1000) * 1000 <= R.MAX_FULL_ROSTER_PAIRS
+    assert R.full_roster_budget(100_000) == R.MIN_FULL_ROSTER_TRIALS   # never fewer impostor trials than this

@@ -58,6 +58,34 @@ def test_save_load_round_trip(rec, tmp_path):
     assert card["members"][0]["feature_hash"]
 
 
+def test_model_written_one_member_per_array_still_loads(rec, tmp_path):
+    """Files from before the features were packed keep loading (same scores, same stored features)."""
+    from voicelive.recognition.packing import unpack
+
+    path = rec.save(tmp_path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    state = json.loads(arrays["state.json"].tobytes())
+    old = {k: v for k, v in arrays.items() if "/index" not in k and "/dtypes" not in k and "/data." not in k}
+    for i in range(len(rec.backends)):
+        flat = unpack(arrays, f"f{i}")
+        j = 0
+        for si, s in enumerate(rec.speakers):
+            for ci in range(state["n_clips"][s]):
+                old[f"f{i}/{si}/{ci}"] = flat[j]
+                j += 1
+        old.update({f"p{i}/{k}": a for k, a in enumerate(unpack(arrays, f"p{i}"))})
+        old.update({f"w{i}/{k}": a for k, a in enumerate(unpack(arrays, f"w{i}"))})
+    gmm = 1  # fusion = ge2e, gmm-ubm
+    for k, a in enumerate(unpack({key[3:]: v for key, v in arrays.items() if key.startswith("b1/")}, "stats")):
+        old[f"b{gmm}/stats_{'nf'[k % 2]}/{k // 2}"] = a
+    np.savez(path, **old)
+    back = model_io.load_recognizer(tmp_path)
+    w = synth_speaker_wave(2, 2.0, seed=98)
+    np.testing.assert_allclose(back.logits(w), rec.logits(w), rtol=1e-6, atol=1e-6)
+    assert [len(v) for v in back._feats[1].values()] == [len(v) for v in rec._feats[1].values()]
+
+
 def test_load_refuses_feature_mismatch(rec, tmp_path):
     path = rec.save(tmp_path)
     with np.load(path) as z:

@@ -26,6 +26,7 @@ import numpy as np
 from voicelive.dsp import features as F
 from voicelive.errors import ModelError, NotEnrolledError
 from voicelive.recognition.base import Backend
+from voicelive.recognition.packing import is_packed, pack, unpack
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -262,8 +263,7 @@ class GMMUBMBackend(Backend):
         if self.ubm_means is None:
             raise NotEnrolledError("gmm-ubm has no trained UBM yet; enroll speakers first")
         arrays = {"ubm_weights": self.ubm_weights, "ubm_means": self.ubm_means, "ubm_vars": self.ubm_vars}
-        for i, s in enumerate(self._speakers):
-            arrays[f"stats_n/{i}"], arrays[f"stats_f/{i}"] = self._stats[s]
+        arrays.update(pack("stats", [a for s in self._speakers for a in self._stats[s]]))  # n0, f0, n1, f1, ...
         return arrays, {"speakers": self._speakers, "relevance": self.relevance, "feature_hash": self.feature_hash,
                         "ubm_n_speakers": self.ubm_n_speakers}
 
@@ -276,6 +276,12 @@ class GMMUBMBackend(Backend):
         self.relevance = float(params["relevance"])
         self.ubm_n_speakers = int(params.get("ubm_n_speakers", len(params["speakers"])))
         self._speakers = list(params["speakers"])
-        self._stats = {s: (np.asarray(arrays[f"stats_n/{i}"]), np.asarray(arrays[f"stats_f/{i}"]))
-                       for i, s in enumerate(self._speakers)}
+        if is_packed(arrays, "stats"):
+            flat = unpack(arrays, "stats")
+            if len(flat) != 2 * len(self._speakers):
+                raise ModelError("gmm-ubm statistics do not match its speakers; retrain with `voicelive train`")
+            self._stats = {s: (flat[2 * i], flat[2 * i + 1]) for i, s in enumerate(self._speakers)}
+        else:  # written before the statistics were packed
+            self._stats = {s: (np.asarray(arrays[f"stats_n/{i}"]), np.asarray(arrays[f"stats_f/{i}"]))
+                           for i, s in enumerate(self._speakers)}
         self._rebuild()

@@ -8,7 +8,6 @@ checks each backend's feature-config hash against what this version computes and
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from voicelive import paths
 from voicelive.errors import ModelError, ModelMissingError
 from voicelive.recognition.calibration import Calibrator
+from voicelive.recognition.packing import is_packed, pack, unpack
 from voicelive.recognition.registry import make_backends
 
 MODEL_FILE = "model.npz"
@@ -63,13 +63,10 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
         a, p = b.get_state()
         arrays.update({f"b{i}/{k}": v for k, v in a.items()})
         backend_params.append(p)
-        for si, s in enumerate(rec.speakers):
-            for ci, f in enumerate(rec._feats[i][s]):
-                arrays[f"f{i}/{si}/{ci}"] = _stored_features(f)
-        for pi, (_, _, f) in enumerate(rec._pseudo[i]):
-            arrays[f"p{i}/{pi}"] = _stored_features(f)
-        for wi, (_, _, f) in enumerate(rec._windows[i]):
-            arrays[f"w{i}/{wi}"] = _stored_features(f)
+        # one packed buffer per list (a member per array cost seconds at 1000 speakers)
+        arrays.update(pack(f"f{i}", [_stored_features(f) for s in rec.speakers for f in rec._feats[i][s]]))
+        arrays.update(pack(f"p{i}", [_stored_features(f) for _, _, f in rec._pseudo[i]]))
+        arrays.update(pack(f"w{i}", [_stored_features(f) for _, _, f in rec._windows[i]]))
     cal_a, cal_p = rec.calibrator.get_state()
     arrays.update(cal_a)
     arrays["card.json"] = _pack_json(rec.card())
@@ -84,12 +81,11 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
 
 def write_recognizer(rec, fileobj_path: Path) -> None:
     """Write to exactly ``fileobj_path`` (no atomic dance; for callers that manage temp files)."""
-    buf = io.BytesIO()
-    # uncompressed: deflating ~100 MB of features cost seconds per update; half precision (above) wins more
-    np.savez(buf, **recognizer_arrays(rec))
+    arrays = recognizer_arrays(rec)
     fd = os.open(fileobj_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(buf.getvalue())
+        # uncompressed: deflating ~100 MB of features cost seconds per update; half precision (above) wins more
+        np.savez(fh, **arrays)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -160,12 +156,24 @@ def load_recognizer(path: str | os.PathLike | None = None):
     for i, (b, bp) in enumerate(zip(backends, state["backend_params"])):
         prefix = f"b{i}/"
         b.set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, bp)
-        rec._feats[i] = {s: [_loaded_features(arrays[f"f{i}/{si}/{ci}"]) for ci in range(int(state["n_clips"][s]))]
-                         for si, s in enumerate(speakers)}
-        rec._pseudo[i] = [(s, int(f), _loaded_features(arrays[f"p{i}/{pi}"]))
-                          for pi, (s, f) in enumerate(state["pseudo"][i])]
-        rec._windows[i] = [(s, int(f), _loaded_features(arrays[f"w{i}/{wi}"]))
-                           for wi, (s, f) in enumerate(state["windows"][i])]
+        n_clips = [int(state["n_clips"][s]) for s in speakers]
+        if is_packed(arrays, f"f{i}"):
+            flat = [_loaded_features(a) for a in unpack(arrays, f"f{i}")]
+            pseudo = [_loaded_features(a) for a in unpack(arrays, f"p{i}")]
+            windows = [_loaded_features(a) for a in unpack(arrays, f"w{i}")]
+        else:  # files written before the features were packed
+            flat = [_loaded_features(arrays[f"f{i}/{si}/{ci}"]) for si in range(len(speakers))
+                    for ci in range(n_clips[si])]
+            pseudo = [_loaded_features(arrays[f"p{i}/{pi}"]) for pi in range(len(state["pseudo"][i]))]
+            windows = [_loaded_features(arrays[f"w{i}/{wi}"]) for wi in range(len(state["windows"][i]))]
+        if len(flat) != sum(n_clips) or len(pseudo) != len(state["pseudo"][i]) \
+                or len(windows) != len(state["windows"][i]):
+            raise ModelError(f"model file {p} is inconsistent (feature counts differ from its state); "
+                             "re-enroll or restore a backup")
+        starts = np.cumsum([0] + n_clips)
+        rec._feats[i] = {s: flat[starts[si]:starts[si + 1]] for si, s in enumerate(speakers)}
+        rec._pseudo[i] = [(s, int(f), a) for (s, f), a in zip(state["pseudo"][i], pseudo)]
+        rec._windows[i] = [(s, int(f), a) for (s, f), a in zip(state["windows"][i], windows)]
     rec._folds = {s: [int(f) for f in v] for s, v in state["folds"].items()}
     rec._speakers = speakers
     rec.calibrator = Calibrator.from_state(arrays, state["calibration"])

@@ -64,6 +64,16 @@ MAX_FULL_ROSTER_TRIALS = 4_000
 """Calibration trials scored against the whole roster (a stratified sample once there are more);
 the rest are scored against their own speaker only. Per-model cohorts then keep ~this many impostor
 scores whatever the roster size, and calibration grows with trials + roster, not trials x roster."""
+MAX_FULL_ROSTER_PAIRS = 1_000_000
+"""Beyond ``MAX_FULL_ROSTER_TRIALS x 250`` speakers, fewer trials are scored against everyone, so
+trial x model pairs stay under this (at 1000 speakers: 1000 trials, still ~1000 impostor scores per model)."""
+MIN_FULL_ROSTER_TRIALS = 1_000
+
+
+def full_roster_budget(n_speakers: int) -> int:
+    """How many calibration trials are scored against all ``n_speakers`` models."""
+    by_pairs = MAX_FULL_ROSTER_PAIRS // max(1, n_speakers)
+    return int(min(MAX_FULL_ROSTER_TRIALS, max(MIN_FULL_ROSTER_TRIALS, by_pairs)))
 
 
 def full_roster_rows(trial_speakers: Sequence[str], max_rows: int = MAX_FULL_ROSTER_TRIALS
@@ -273,7 +283,7 @@ class Recognizer:
         for bi, b in enumerate(self.backends):
             trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
             trials += self._windows[bi]
-            full_rows, own_rows = full_roster_rows([t[0] for t in trials], MAX_FULL_ROSTER_TRIALS)
+            full_rows, own_rows = full_roster_rows([t[0] for t in trials], full_roster_budget(len(spk)))
             full = [trials[i] for i in full_rows]
             n_real = len(full)
             if use_pseudo:
