@@ -116,6 +116,10 @@ class RosterPanel(QWidget):
         self.new_voices_list = QListWidget()
         self.new_voices_list.setObjectName("newVoicesList")
         self.new_voices_list.setMaximumHeight(110)
+        # the app's style sheet themes tables, not lists: match the roster table here
+        self.new_voices_list.setStyleSheet(
+            "QListWidget#newVoicesList { background: #0d1117; color: #e6edf3; border: 1px solid #21262d; "
+            "border-radius: 6px; } QListWidget#newVoicesList::item:selected { background: #1f6feb; }")
         self.new_voices_list.setToolTip("Unknown voices heard while listening, grouped by voice. "
                                         "Select one and enroll it as a new speaker.")
         self.new_voices_list.itemSelectionChanged.connect(self._update_buttons)
