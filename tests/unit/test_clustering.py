@@ -78,3 +78,16 @@ def test_bad_requests_are_config_errors():
         cluster(x, method="kmeans", n_speakers=10)
     with pytest.raises(ConfigError, match="nothing to cluster"):
         cluster(np.zeros((0, 4)))
+
+
+def test_suggestion_groups_of_one_voice_are_merged():
+    from voicelive.analysis.unknown import merge_alike
+
+    x, _ = generated_speakers(2, 6, seed=5, spread=0.3)
+    # one voice split in two groups, and a second voice
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2])
+    groups = merge_alike(x, labels)
+    assert [g.tolist() for g in groups] == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]]
+    # different voices stay apart; outliers (-1) are left out
+    labels = np.array([0] * 6 + [1] * 5 + [-1])
+    assert [g.size for g in merge_alike(x, labels)] == [6, 5]

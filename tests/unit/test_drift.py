@@ -69,7 +69,7 @@ def test_drift_same_source_vs_altered_copies(corpora_dir, ge2e_weights):
         return rep
 
     same = ratio(lambda w: w)
-    assert same.verdict == "same" and not same.warn and same.ratio < 1.0, same.summary()
+    assert same.verdict == "same" and not same.warn, same.summary()
     for name, fn in (("equalised", equalised), ("noisy", noisy), ("band-limited", band_limited)):
         rep = ratio(fn)
         assert rep.warn and rep.ratio > 1.8 and rep.ratio > 2 * same.ratio, (name, rep.summary())

@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 MIN_SEGMENTS = 3
 MIN_SPEECH_S = 4.0
+MERGE_COSINE = 0.80
+"""Groups whose mean embeddings are more alike than this are one suggestion. Unknown speech is
+often one new person, which the speaker-count estimate splits about half the time (see
+:data:`voicelive.analysis.clustering.ONE_SPEAKER_COSINE`); measured with GE2E, the halves of one
+speaker have centroid cosines of 0.76-0.95 and different asterisk speakers 0.58-0.78."""
 
 
 @dataclass(frozen=True)
@@ -58,17 +63,37 @@ def suggest_new_voices(store, embedder=None, *, min_segments: int = MIN_SEGMENTS
             fresh[g.id] = embedder.embed_wave(g.wave())
     x = np.stack([fresh.get(g.id, g.embedding) for g in segs])
     res = cluster(x, method="auto", seed=seed)
+    groups = merge_alike(x, res.labels)
+    conf = res.confidence if len(groups) > 1 else np.ones(len(segs))
     out = []
-    for c in range(res.n_clusters):
-        idx = np.flatnonzero(res.labels == c)
+    for idx in groups:
         speech = float(sum(segs[i].duration_s for i in idx))
         if idx.size < min_segments or speech < min_speech_s:
             continue
         near = [segs[i].best_speaker for i in idx if segs[i].best_speaker]
         closest = max(set(near), key=near.count) if near else None
         out.append(Suggestion(len(out) + 1, tuple(int(segs[i].id) for i in idx), speech,
-                              float(np.mean(res.confidence[idx])) if res.n_clusters > 1 else 1.0, closest))
+                              float(np.mean(conf[idx])), closest))
     return out
+
+
+def merge_alike(x: np.ndarray, labels: np.ndarray, *, min_cosine: float = MERGE_COSINE) -> list[np.ndarray]:
+    """Index groups of ``labels`` (outliers ``-1`` left out), with groups whose unit-length mean
+    embeddings have a cosine above ``min_cosine`` merged (most alike first); largest group first."""
+    from voicelive.analysis.embeddings import unit_rows
+
+    x = unit_rows(x)
+    groups = [np.flatnonzero(labels == c) for c in sorted(set(labels.tolist()) - {-1})]
+    while len(groups) > 1:
+        cents = unit_rows(np.stack([x[g].mean(axis=0) for g in groups]))
+        sim = cents @ cents.T
+        np.fill_diagonal(sim, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        if sim[i, j] <= min_cosine:
+            break
+        merged = np.sort(np.r_[groups[i], groups[j]])
+        groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [merged]
+    return sorted(groups, key=lambda g: (-g.size, int(g[0])))
 
 
 def enroll_suggestion(store, suggestion: Suggestion, name: str):
