@@ -21,7 +21,7 @@ MIN_SEGMENTS = 3
 MIN_SPEECH_S = 4.0
 MERGE_COSINE = 0.80
 """Groups whose mean embeddings are more alike than this are one suggestion. Unknown speech is
-often one new person, which the speaker-count estimate splits about half the time (see
+often one new person, which the speaker-count estimate sometimes splits (see
 :data:`voicelive.analysis.clustering.ONE_SPEAKER_COSINE`); measured with GE2E, the halves of one
 speaker have centroid cosines of 0.76-0.95 and different asterisk speakers 0.58-0.78."""
 
