@@ -7,7 +7,10 @@ next N utterances, as recorded and through three altered channels. Prints each v
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's voicelive
 
 import numpy as np
 import scipy.signal

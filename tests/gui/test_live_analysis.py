@@ -53,7 +53,7 @@ def test_keep_unknown_voices_new_voice_list_and_one_click_enroll(make_window, gu
     assert w.roster.new_voices_box.isVisible()
     lst.setCurrentRow(0)
     assert w.roster.enroll_new_btn.isEnabled()
-    _shot(w, "analysis-new-voices.png")
+    _shot(w, "analysis_new_voices.png")
     monkeypatch.setattr(w, "ask_text", lambda *a, **k: "Ivan")
     w.roster.enroll_new_btn.click()
     qtbot.waitUntil(lambda: "Ivan" in w.live.pipeline.scorer.speakers, timeout=120000)
@@ -81,7 +81,7 @@ def test_drift_warning_in_the_status_bar(make_window, gui_inputs, enrolled_dir, 
     assert rep.warn, rep.summary()
     assert w.status_drift.isVisible() and "Microphone" in w.status_drift.text()
     assert "re-enroll" in w.status_drift.toolTip() or "different" in w.status_drift.toolTip()
-    _shot(w, "analysis-drift-warning.png")
+    _shot(w, "analysis_drift_warning.png")
     # the collected windows reach the store
     w.analysis.flush()
     qtbot.waitUntil(lambda: not w.jobs.busy, timeout=10000)

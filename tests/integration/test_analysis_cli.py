@@ -108,5 +108,5 @@ def test_eval_report_renders_headless_with_every_image(corpora_dir, ge2e_weights
     shot = os.environ.get("VOICELIVE_SCREENSHOT_DIR")
     if shot:
         browser.resize(1100, 2400)
-        browser.grab().save(os.path.join(shot, "eval-report.png"))
+        browser.grab().save(os.path.join(shot, "eval_report.png"))
     browser.deleteLater()

@@ -294,12 +294,13 @@ class DriftReference:
 
 def reference_from_clips(embedder, clips_by_speaker: dict[str, Sequence[np.ndarray]], *, seed: int = 0
                          ) -> DriftReference:
-    """Embed the speech windows of every enrollment clip (``voicelive.analysis.embeddings``)."""
-    from voicelive.analysis.embeddings import speech_windows
+    """Embed the speech windows of every enrollment clip (short clips joined into live-sized
+    chunks first, see :func:`voicelive.analysis.embeddings.joined`); a chunk is a calibration group."""
+    from voicelive.analysis.embeddings import joined, speech_windows
 
     rows, spk, grp = [], [], []
     for s, clips in sorted(clips_by_speaker.items()):
-        for ci, w in enumerate(clips):
+        for ci, w in enumerate(joined(clips)):
             for x in speech_windows(w):
                 rows.append(embedder.embed_wave(x))
                 spk.append(s)

@@ -110,6 +110,34 @@ def speech_windows(wave: np.ndarray, *, window_s: float = WINDOW_S, hop_s: float
     return [x for x, k in zip(wins, keep) if k]
 
 
+JOIN_GAP_S = 0.3
+
+
+def joined(waves: Iterable[np.ndarray], *, min_s: float = WINDOW_S, gap_s: float = JOIN_GAP_S,
+           sr: int = SAMPLE_RATE) -> list[np.ndarray]:
+    """Consecutive recordings joined (with ``gap_s`` of silence) into chunks of at least ``min_s``,
+    so that short clips (a spoken digit) still make live-sized windows; longer ones stay whole.
+    The last chunk may be shorter."""
+    need = s_to_samples(min_s, sr)
+    gap = np.zeros(s_to_samples(gap_s, sr), dtype=np.float32)
+    out: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    n = 0
+    for w in waves:
+        w = np.asarray(w, dtype=np.float32).reshape(-1)
+        if parts:
+            parts.append(gap)
+            n += gap.size
+        parts.append(w)
+        n += w.size
+        if n >= need:
+            out.append(np.concatenate(parts))
+            parts, n = [], 0
+    if parts:
+        out.append(np.concatenate(parts))
+    return out
+
+
 def unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
@@ -176,6 +204,7 @@ class Embedder:
         return emb, ok, skipped
 
     def embed_windows(self, waves: Iterable[np.ndarray], **kw) -> np.ndarray:
-        """Embeddings of the speech windows of several recordings, stacked ``(n_windows, d)``."""
-        rows = [self.embed_wave(x) for w in waves for x in speech_windows(w, **kw)]
+        """Embeddings of the speech windows of several recordings (short ones joined, see
+        :func:`joined`), stacked ``(n_windows, d)``."""
+        rows = [self.embed_wave(x) for w in joined(waves) for x in speech_windows(w, **kw)]
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
