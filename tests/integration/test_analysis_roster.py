@@ -108,7 +108,13 @@ def test_cluster_unknown_lists_and_enrolls_a_new_voice(roster, asterisk, tmp_pat
     assert f"enrolled Paola from {n} segment(s)" in capsys.readouterr().out
     with Store.open(d) as store:
         assert store.count_unknown_segments() == 5 - n
+        store.add_unknown_segments([dict(wave=long_utterances(asterisk, "paola_dalzot_it", start=30, count=1,
+                                                              min_s=2.0)[0])])
         assert "Paola" in [s.name for s in store.list_speakers()]
         from voicelive.enrollment.model_update import active_recognizer
 
         assert "Paola" in active_recognizer(store).speakers
+    assert main(["cluster", "--unknown", "--forget", "--data-dir", str(d)]) == 0
+    assert f"deleted {6 - n} kept unknown segment(s)" in capsys.readouterr().out
+    with Store.open(d) as store:
+        assert store.count_unknown_segments() == 0

@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unknown", action="store_true", help="suggest new voices from the kept unknown segments")
     p.add_argument("--enroll", type=int, default=None, metavar="N", help="with --unknown: enroll suggestion N")
     p.add_argument("--name", default=None, help="with --enroll: the new speaker's name")
+    p.add_argument("--forget", action="store_true", help="with --unknown: delete every kept unknown segment")
     add_data_args(p, model_dir=False)
     p.set_defaults(run=run)
 
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.unknown:
         return _run_unknown(args)
-    if args.enroll is not None or args.name is not None:
-        raise ConfigError("--enroll and --name go with --unknown (enroll a suggested new voice)")
+    if args.enroll is not None or args.name is not None or args.forget:
+        raise ConfigError("--enroll, --name and --forget go with --unknown (the kept unknown voices)")
     if not args.source:
         raise ConfigError("give a folder of recordings or a manifest.csv to cluster (or --unknown)")
     from voicelive.analysis.clustering import ALL_METHODS, cluster, cluster_all
@@ -110,6 +111,9 @@ def _run_unknown(args: argparse.Namespace) -> int:
 
     store = open_store(args)
     try:
+        if args.forget:
+            print(f"deleted {store.remove_unknown_segments()} kept unknown segment(s)")
+            return 0
         sugg = suggest_new_voices(store)
         if args.enroll is None:
             if args.json:
