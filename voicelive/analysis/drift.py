@@ -39,8 +39,9 @@ MIN_REFERENCE = 12
 N_CALIBRATION = 40
 LEVEL_QUANTILE = 0.95
 WARN_RATIO = 1.5
-"""Warn when the distance is this many times the calibrated level (the same set-up measured
-0.4-0.9x on held-out speech; a band-limited, equalised or noisy copy 2.1-4.3x)."""
+"""Warn when the distance is this many times the calibrated level. Measured on held-out speech of
+the shared corpora (docs/BENCHMARKS.md): the same set-up 0.8-1.2x; equalised, noisy (10 dB SNR)
+or telephone-band copies 1.9-5.5x."""
 DIFFERENT_RATIO = 2.0
 RIDGE = 1e-3
 
