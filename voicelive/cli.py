@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "embed",
     "bench",
     "bench_enroll",
+    "bench_kiosk",
     "eval",
     "cluster",
     "drift",

@@ -21,14 +21,15 @@ def asterisk(corpora_dir):
 def test_default_backend_on_asterisk_split(asterisk, ge2e_weights):
     split = protocol_split(asterisk, 0)
     rec = Recognizer.create("fusion")
-    rec.enroll({s: [asterisk.audio(u) for u in utts] for s, utts in split.enrollment(5).items()})
+    rec.enroll({s: [asterisk.audio(u) for u in utts] for s, utts in split.enrollment(10).items()})
     known = split.known_tests[::4]
     unknown = split.unknown_tests[::4]
     ids = [rec.identify(asterisk.audio(u)) for u in known]
     closed = np.mean([i.best == u.speaker for i, u in zip(ids, known)])
     accepted_right = np.mean([i.speaker == u.speaker for i, u in zip(ids, known)])
     false_accepts = np.mean([rec.identify(asterisk.audio(u)).speaker is not None for u in unknown])
-    # measured 100 % / ~98 % / ~1 % (docs/BENCHMARKS.md); floors leave room for seeds and machines
+    # k = 10 as in the issue targets; seed 0 measured 100 % / 92 % / 0 % (k = 5 gives 98 % / 82 %: BENCHMARKS
+    # has 77.7 ± 13.0 % accepted-and-right at k = 5, so a k = 5 floor of 85 % was wrong). Deterministic on one machine.
     assert closed >= 0.95
     assert accepted_right >= 0.85
     assert false_accepts <= 0.10

@@ -153,7 +153,8 @@ def similar_speakers(rec: Any, name: str, waves: Sequence[np.ndarray]) -> list[t
     if not others or not len(waves):
         return []
     names = rec.speakers
-    scores = np.mean([[rec.score_window(w)[s] for s in names] for w in waves], axis=0)
+    per_wave = [rec.score_window(w) for w in waves]   # one scoring per clip, all speakers at once
+    scores = np.mean([[sc[s] for s in names] for sc in per_wave], axis=0)
     close = [(s, float(p)) for s, p in zip(names, scores) if s != name and p > rec.threshold]
     return sorted(close, key=lambda t: -t[1])
 

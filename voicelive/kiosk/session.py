@@ -1,0 +1,314 @@
+"""The live kiosk without a screen: pipeline + door state machine + actuator + access log.
+
+:class:`KioskSession` owns a :class:`~voicelive.pipeline.Pipeline` whose scorer is wrapped in an
+:class:`EvidenceTap`, so that every analysed window reaches the :class:`AccessController` with *its
+own* calibrated scores (the pipeline's verdict is smoothed over windows; the door wants each window
+to stand on its own). Two ways to drive it:
+
+* threaded (the kiosk app): :meth:`start`, then :meth:`poll` often from one thread (the GUI timer);
+  evidence made on the worker thread arrives through a queue, decisions are logged and the door is
+  driven on the polling thread, timers run on ``time.monotonic``. A microphone that disappears
+  shows as :attr:`input_problem` ("microphone unavailable") and is retried every ``retry_s``;
+  the session never ends by itself.
+* synchronous (tests, the benchmark): :meth:`step` runs the pipeline on this thread and uses the
+  stream time as the clock, so a file gives the same decisions every time.
+
+Qt-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import queue
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from voicelive.audio.sources import ArraySource, Source
+from voicelive.config import PipelineConfig
+from voicelive.errors import StoreError, VoiceliveError
+from voicelive.kiosk.access import AccessController, AccessDecision, KioskPolicy, KioskState, WindowEvidence
+from voicelive.kiosk.door import DoorActuator, OnScreenDoor
+from voicelive.decision.smoothing import Verdict
+from voicelive.pipeline import Pipeline, Snapshot
+
+__all__ = ["EvidenceTap", "KioskSession", "KioskView", "run_kiosk_offline", "RETRY_S", "MIC_UNAVAILABLE"]
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 2.0
+MIC_UNAVAILABLE = "microphone unavailable"
+
+
+class EvidenceTap:
+    """A window scorer that passes calls to the recognizer and remembers the last window's scores.
+
+    The pipeline calls :meth:`score_window` and then its ``on_verdict`` callback on the same
+    thread for the same window, so :meth:`take` in that callback returns exactly that window's
+    scores (None if the window was not scored: no speech, or scoring failed).
+    """
+
+    def __init__(self, scorer) -> None:
+        self.inner = scorer
+        self._last: tuple[dict[str, float], float] | None = None
+
+    @property
+    def speakers(self) -> list[str]:
+        return list(self.inner.speakers)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.inner.threshold)
+
+    def score_window(self, wave: np.ndarray) -> dict[str, float]:
+        self._last = None
+        scores = self.inner.score_window(wave)
+        self._last = (dict(scores), float(self.inner.threshold))
+        return scores
+
+    def take(self) -> tuple[dict[str, float], float] | None:
+        last, self._last = self._last, None
+        return last
+
+
+@dataclass(frozen=True)
+class KioskView:
+    """Everything the kiosk screen draws, at one instant."""
+
+    access: KioskState
+    snapshot: Snapshot
+    input_problem: str | None
+    enrolled: int
+    threshold: float | None
+
+
+class KioskSession:
+    """Pipeline, door logic, actuator and access log, glued together.
+
+    Parameters
+    ----------
+    make_source : callable
+        Builds a new, not yet started audio source (called again on every retry).
+    scorer : WindowScorer, optional
+        The enrolled recognizer; its target false-accept rate is set to the policy's.
+        None: nobody is enrolled (the kiosk listens but never opens).
+    store : Store, optional
+        Where decisions are logged (None: not logged, e.g. in the benchmark).
+    policy : KioskPolicy, optional
+    door : DoorActuator, optional
+        Default :class:`OnScreenDoor`.
+    config : PipelineConfig, optional
+    clock : callable
+        Monotonic seconds for the threaded mode.
+    retry_s : float
+        Time between attempts to reopen a lost input.
+    """
+
+    def __init__(self, make_source: Callable[[], Source], *, scorer=None, store=None,
+                 policy: KioskPolicy | None = None, door: DoorActuator | None = None,
+                 config: PipelineConfig | None = None, clock: Callable[[], float] = time.monotonic,
+                 retry_s: float = RETRY_S) -> None:
+        self.make_source = make_source
+        self.store = store
+        self.policy = policy if policy is not None else KioskPolicy()
+        self.door = door if door is not None else OnScreenDoor()
+        self.clock = clock
+        self.retry_s = float(retry_s)
+        self.controller = AccessController(self.policy, now_s=clock())
+        self._evidence: queue.SimpleQueue[WindowEvidence] = queue.SimpleQueue()
+        self._speech_windows = 0
+        self.tap: EvidenceTap | None = None
+        self.pipeline = Pipeline(config=config, on_verdict=self._on_verdict)
+        self.set_scorer(scorer)
+        self.decisions: list[AccessDecision] = []
+        self.log_errors = 0
+        self.input_problem: str | None = None
+        self._want_running = False
+        self._next_retry = 0.0
+        self._relocks_seen = 0
+        self.paused = False
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused (admin screen, first-run PIN set-up) windows are analysed but decide nothing."""
+        self.paused = bool(paused)
+        if self.paused:
+            self.controller.reset(self.clock() if self._want_running else self.pipeline.latest().t_s)
+
+    def set_target_far(self, target_far: float) -> None:
+        """Use another target false-accept rate (the threshold is recomputed from the calibration)."""
+        self.policy = dataclasses.replace(self.policy, target_far=float(target_far))
+        self.controller.policy = self.policy
+        scorer = self.scorer
+        if scorer is not None and hasattr(scorer, "set_target_far"):
+            scorer.set_target_far(self.policy.target_far)
+
+    # -- model ----------------------------------------------------------------------------------
+    def set_scorer(self, scorer) -> None:
+        """Use another recognizer (e.g. after an enrollment); its threshold is set for the kiosk's
+        target false-accept rate."""
+        if scorer is not None and hasattr(scorer, "set_target_far"):
+            scorer.set_target_far(self.policy.target_far)
+        self.tap = EvidenceTap(scorer) if scorer is not None else None
+        self.pipeline.set_scorer(self.tap)
+
+    @property
+    def scorer(self):
+        return self.tap.inner if self.tap is not None else None
+
+    @property
+    def threshold(self) -> float | None:
+        """The accept threshold in force (the calibrated one, or the floor if higher)."""
+        if self.tap is None or not self.tap.speakers:
+            return None
+        return max(self.tap.threshold, self.policy.score_floor)
+
+    # -- worker thread --------------------------------------------------------------------------
+    def _on_verdict(self, verdict: Verdict) -> None:
+        st = self.pipeline.stats()
+        is_speech = st.speech_windows > self._speech_windows
+        self._speech_windows = st.speech_windows
+        taken = self.tap.take() if self.tap is not None else None
+        window_s = self.pipeline.config.window.window_s
+        dur = min(window_s, max(0.0, verdict.t_s))
+        scores, thr = (taken if taken is not None else (None, None))
+        if scores is not None and not all(math.isfinite(v) for v in scores.values()):
+            scores, thr = None, None
+        self._evidence.put(WindowEvidence(verdict.t_s, is_speech, st.speech_fraction * dur if is_speech else 0.0,
+                                          scores if is_speech else None, thr if is_speech else None))
+
+    # -- decisions ------------------------------------------------------------------------------
+    def _drain(self, now: Callable[[WindowEvidence], float]) -> list[AccessDecision]:
+        out: list[AccessDecision] = []
+        while True:
+            try:
+                ev = self._evidence.get_nowait()
+            except queue.Empty:
+                break
+            if self.paused:
+                continue
+            for d in self.controller.observe(ev, now(ev)):
+                self._act(d)
+                out.append(d)
+            self._sync_door()
+        return out
+
+    def _act(self, d: AccessDecision) -> None:
+        self.decisions.append(d)
+        if d.decision == "granted":
+            self._relocks_seen = self.controller.relocks
+            try:
+                self.door.unlock(self.policy.unlock_s, speaker=d.speaker)
+            except Exception as exc:  # an actuator bug must not stop the kiosk
+                log.error("the door actuator failed to unlock: %s: %s", type(exc).__name__, exc)
+        if self.store is not None:
+            try:
+                self.store.log_access(d.decision, speaker=d.speaker, state=d.reason, score=d.score,
+                                      threshold=d.threshold, speech_s=d.speech_s)
+            except (StoreError, OSError) as exc:
+                self.log_errors += 1
+                log.error("cannot write the access log: %s", exc)
+
+    def _sync_door(self) -> None:
+        if self.controller.relocks != self._relocks_seen:
+            self._relocks_seen = self.controller.relocks
+            try:
+                self.door.lock()
+            except Exception as exc:
+                log.error("the door actuator failed to lock: %s: %s", type(exc).__name__, exc)
+
+    # -- synchronous mode -----------------------------------------------------------------------
+    def step(self, max_blocks: int | None = None) -> list[AccessDecision]:
+        """Run the pipeline on this thread over what the source has ready; the stream time is the
+        clock. The source is made on the first call."""
+        if self.pipeline.source is None:
+            self.pipeline.set_source(self.make_source())
+        self.pipeline.step(max_blocks)
+        out = self._drain(lambda ev: ev.t_s)
+        self.controller.tick(self.pipeline.latest().t_s)
+        self._sync_door()
+        return out
+
+    def advance(self, seconds: float) -> None:
+        """Synchronous mode: let ``seconds`` pass without audio (ends countdowns)."""
+        self.controller.tick(self.pipeline.latest().t_s + float(seconds))
+        self._sync_door()
+
+    # -- threaded mode --------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Open the input and start the worker; False (and :attr:`input_problem` set, retried by
+        :meth:`poll`) when the input cannot be opened."""
+        self._want_running = True
+        return self._try_start(self.clock())
+
+    def _try_start(self, now: float) -> bool:
+        try:
+            source = self.make_source()
+            self.pipeline.set_source(source)
+            self.pipeline.start()
+        except VoiceliveError as exc:
+            self._input_lost(f"{MIC_UNAVAILABLE}: {exc}", now)
+            return False
+        if self.input_problem is not None:
+            log.info("audio input back: %s", self.pipeline.source.name if self.pipeline.source else "?")
+        self.input_problem = None
+        log.info("kiosk listening on %s", self.pipeline.source.name if self.pipeline.source else "?")
+        return True
+
+    def _input_lost(self, why: str, now: float) -> None:
+        if self.input_problem != why:
+            log.warning("kiosk input: %s; retrying every %.0f s", why, self.retry_s)
+        self.input_problem = why
+        self._next_retry = now + self.retry_s
+        self.controller.reset(now)
+
+    def poll(self) -> list[AccessDecision]:
+        """Threaded mode: take the windows analysed since the last call, advance the timers, drive
+        the door, log decisions, and reopen a lost input when it is time. Never raises for audio
+        problems."""
+        now = self.clock()
+        out = self._drain(lambda ev: now)
+        self.controller.tick(now)
+        self._sync_door()
+        if self._want_running and not self.pipeline.running:
+            if self.input_problem is None:
+                err = self.pipeline.error
+                why = f"{MIC_UNAVAILABLE}: {err}" if err is not None else f"{MIC_UNAVAILABLE}: the input ended"
+                self._input_lost(why, now)
+            elif now >= self._next_retry:
+                self._try_start(now)
+        return out
+
+    def view(self) -> KioskView:
+        now = self.clock() if self._want_running else self.pipeline.latest().t_s
+        return KioskView(self.controller.view(now), self.pipeline.latest(), self.input_problem,
+                         len(self.tap.speakers) if self.tap is not None else 0, self.threshold)
+
+    def stop(self) -> None:
+        """Stop listening and lock the door (idempotent)."""
+        self._want_running = False
+        self.pipeline.stop()
+        try:
+            self.door.lock()
+        except Exception as exc:
+            log.error("the door actuator failed to lock: %s: %s", type(exc).__name__, exc)
+
+
+def run_kiosk_offline(wave: np.ndarray, scorer, *, policy: KioskPolicy | None = None,
+                      config: PipelineConfig | None = None, block_size: int = 1024, store=None,
+                      door: DoorActuator | None = None) -> KioskSession:
+    """Feed a whole waveform through a fresh kiosk session as fast as possible (stream-time clock).
+
+    Returns the session: ``.decisions`` holds every decision, ``.controller`` the final state.
+    """
+    session = KioskSession(lambda: ArraySource(wave, block_size=block_size, name="offline"), scorer=scorer,
+                           store=store, policy=policy, door=door, config=config)
+    while True:
+        session.step()
+        if session.pipeline.finished:
+            break
+    session.pipeline.source.stop()
+    return session
