@@ -112,3 +112,111 @@ def confusion_matrix(y_true, y_pred, labels) -> np.ndarray:
         if t in idx and p in idx:
             m[idx[t], idx[p]] += 1
     return m
+
+
+# -- curves for reports (the same ROC as above) ------------------------------------------------
+
+def det_curve(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Detection-error trade-off: false-positive rate, false-negative rate and thresholds, from
+    the strictest threshold to the most lenient (the ROC of :func:`roc_curve` with FNR = 1 - TPR)."""
+    fpr, tpr, thr = roc_curve(pos, neg)
+    return fpr, 1.0 - tpr, thr
+
+
+def precision_recall_curve(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and thresholds (accepting ``score >= threshold``) for every distinct
+    threshold, strictest first; the "accept nothing" point is left out (precision undefined there)."""
+    fpr, tpr, thr = roc_curve(pos, neg)
+    pos_n, neg_n = np.asarray(pos).size, np.asarray(neg).size
+    tp, fp = tpr[1:] * pos_n, fpr[1:] * neg_n
+    precision = tp / np.maximum(tp + fp, 1e-300)
+    return precision, tpr[1:], thr[1:]
+
+
+# -- clustering scores -------------------------------------------------------------------------
+
+def _codes(labels) -> tuple[np.ndarray, int]:
+    _, inv = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    return inv.reshape(-1), int(inv.max()) + 1 if inv.size else 0
+
+
+def contingency(y_true, y_pred) -> np.ndarray:
+    """Counts ``(n_true_classes, n_pred_clusters)``; classes and clusters in sorted order of their
+    labels (compared as text)."""
+    t, nt = _codes(y_true)
+    p, n_pred = _codes(y_pred)
+    if t.size != p.size:
+        raise ValueError(f"{t.size} true labels but {p.size} predicted labels")
+    m = np.zeros((nt, n_pred), dtype=np.int64)
+    np.add.at(m, (t, p), 1)
+    return m
+
+
+def _entropy(counts: np.ndarray) -> float:
+    c = counts[counts > 0].astype(np.float64)
+    p = c / c.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def nmi(y_true, y_pred) -> float:
+    """Normalised mutual information, ``I(T; P) / mean(H(T), H(P))`` (arithmetic mean, as
+    scikit-learn's default). 1 = the same partition; 1.0 when both are a single group."""
+    m = contingency(y_true, y_pred).astype(np.float64)
+    n = m.sum()
+    if n == 0:
+        return float("nan")
+    ht, hp = _entropy(m.sum(axis=1)), _entropy(m.sum(axis=0))
+    if ht == 0.0 and hp == 0.0:
+        return 1.0
+    nz = m > 0
+    outer = np.outer(m.sum(axis=1), m.sum(axis=0))
+    mi = float((m[nz] / n * np.log(m[nz] * n / outer[nz])).sum())
+    denom = 0.5 * (ht + hp)
+    return float(min(1.0, max(0.0, mi / denom))) if denom > 0 else 0.0
+
+
+def ari(y_true, y_pred) -> float:
+    """Adjusted Rand index (Hubert & Arabie): 1 = same partition, ~0 = chance, can be negative."""
+    m = contingency(y_true, y_pred).astype(np.float64)
+    n = m.sum()
+
+    def pairs(x):
+        return x * (x - 1) / 2.0
+
+    sum_ij = pairs(m).sum()
+    a, b = pairs(m.sum(axis=1)).sum(), pairs(m.sum(axis=0)).sum()
+    total = pairs(n)
+    if total == 0:
+        return 1.0
+    expected = a * b / total
+    max_index = 0.5 * (a + b)
+    if max_index == expected:  # both partitions trivial (all singletons or one group)
+        return 1.0
+    return float((sum_ij - expected) / (max_index - expected))
+
+
+def hungarian_accuracy(y_true, y_pred) -> float:
+    """Accuracy after the best one-to-one matching of clusters to classes (Hungarian algorithm):
+    items of a cluster left unmatched (more clusters than classes, or the reverse) count as wrong."""
+    from scipy.optimize import linear_sum_assignment
+
+    m = contingency(y_true, y_pred)
+    if m.size == 0:
+        return float("nan")
+    rows, cols = linear_sum_assignment(-m)
+    return float(m[rows, cols].sum() / m.sum())
+
+
+def clustering_scores(y_true, y_pred) -> dict[str, float]:
+    """``{"nmi", "ari", "acc"}`` of a clustering against known labels."""
+    return {"nmi": nmi(y_true, y_pred), "ari": ari(y_true, y_pred), "acc": hungarian_accuracy(y_true, y_pred)}
+
+
+def per_class_accuracy(y_true, y_pred, labels) -> dict[str, float]:
+    """Fraction of each class's items predicted as that class (NaN for a class without items)."""
+    yt, yp = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    out = {}
+    for lab in labels:
+        sel = yt == str(lab)
+        out[str(lab)] = float(np.mean(yp[sel] == str(lab))) if sel.any() else float("nan")
+    return out

@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._build_menus()
+        self._build_analysis()
         self.jobs.busyChanged.connect(self._on_jobs_busy)
         self.jobs.failed.connect(lambda label, msg: show_error(self, "Background task failed",
                                                                f"{label} failed.\n{msg}"))
@@ -294,6 +295,48 @@ class MainWindow(QMainWindow):
         for w in (self.status_drops, self.status_latency, self.status_rtf, self.status_fps):
             sb.addPermanentWidget(w)
 
+    def _build_analysis(self) -> None:
+        """Drift warning, 'Keep unknown voices' and 'New voices?' (voicelive.gui.live_analysis)."""
+        from voicelive.gui.live_analysis import LiveAnalysis
+
+        self.analysis = LiveAnalysis(self)
+        self.status_drift = QLabel("")
+        self.status_drift.setObjectName("driftWarning")
+        self.status_drift.setStyleSheet("color: #b35c00; font-weight: bold;")
+        self.status_drift.hide()
+        self.statusBar().addWidget(self.status_drift)
+        self.keep_unknown_action = QAction("&Keep unknown voices", self)
+        self.keep_unknown_action.setObjectName("keepUnknownAction")
+        self.keep_unknown_action.setCheckable(True)
+        self.keep_unknown_action.setChecked(self.analysis.keep_unknown)
+        self.keep_unknown_action.setEnabled(self.store is not None)
+        self.keep_unknown_action.setToolTip("Keep the speech of voices nobody enrolled is recognised in, so they "
+                                            "can be offered as new speakers (stored in the roster database)")
+        self.keep_unknown_action.toggled.connect(self.analysis.set_keep_unknown)
+        self.speakers_menu.addSeparator()
+        self.speakers_menu.addAction(self.keep_unknown_action)
+        self.analysis.driftChanged.connect(self._show_drift)
+        self.analysis.suggestionsChanged.connect(self.roster.set_new_voices)
+        self.roster.newVoiceEnrollRequested.connect(self.ask_enroll_new_voice)
+        if self.store is not None:
+            self.analysis.refresh_suggestions()
+
+    def _show_drift(self, report) -> None:
+        if report is not None and report.warn:
+            self.status_drift.setText("⚠ Microphone sounds different from enrollment")
+            self.status_drift.setToolTip(report.summary())
+            self.status_drift.show()
+        else:
+            self.status_drift.hide()
+
+    def ask_enroll_new_voice(self, number: int) -> None:
+        sugg = self.analysis.suggestion(number)
+        if sugg is None or self.store is None:
+            return
+        name = self.ask_text("Enroll new voice", f"{sugg.label()}\nName of this person:")
+        if name:
+            self.analysis.enroll(number, name)
+
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m_file = mb.addMenu("&File")
@@ -309,6 +352,7 @@ class MainWindow(QMainWindow):
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         m_sp = mb.addMenu("&Speakers")
+        self.speakers_menu = m_sp
         self.add_action = m_sp.addAction("&Add speaker…", lambda: self.open_enroll_wizard())
         self.add_action.setShortcut(QKeySequence("Ctrl+N"))
         m_sp.addAction("&Re-enroll selected…", lambda: self._with_selected(
@@ -358,6 +402,7 @@ class MainWindow(QMainWindow):
                 self.fps = self._fps_frames / dt
                 self._fps_frames, self._fps_t0 = 0, now
             self._check_pipeline()
+            self.analysis.tick()
             if visible:
                 self._update_text(snap)
             if now - self._last_roster_poll >= ROSTER_POLL_S:
@@ -620,7 +665,10 @@ class MainWindow(QMainWindow):
             self.roster.set_actions_enabled(False)
 
     def _use_model(self, rec) -> None:
-        self.live.set_scorer(rec)
+        from voicelive.analysis.live_tap import unwrap
+
+        rec = unwrap(rec)
+        self.live.set_scorer(self.analysis.wrap(rec))
         if rec is not None:
             self.backend = rec.name
             self._set_combo_text(self.backend_combo, rec.name)
@@ -909,6 +957,8 @@ class MainWindow(QMainWindow):
             except Exception as exc:  # never let saving settings stop the shutdown
                 log.warning("could not save the window settings: %s", exc)
         self.live.stop()
+        if self.analysis.tap is not None and self.store is not None:
+            self.analysis.flush(then_suggest=False)   # keep what the last seconds collected
         self.jobs.shutdown()
         log.info("main window shut down")
 

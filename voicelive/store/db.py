@@ -115,6 +115,33 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE model_versions ADD COLUMN file_sha256 TEXT",
         "ALTER TABLE model_versions ADD COLUMN file_size INTEGER",
     )),
+    Migration(3, "analysis: unknown-voice segments kept from live use; recent live embeddings", (
+        # Speech the live app could not name, kept only when the user allows it (setting
+        # keep_unknown_segments, off by default), to be grouped into "new voice?" suggestions.
+        """CREATE TABLE unknown_segments (
+            id              INTEGER PRIMARY KEY,
+            time            TEXT NOT NULL,          -- ISO 8601, UTC
+            duration_s      REAL NOT NULL,
+            sha256          TEXT NOT NULL,          -- of the FLAC bytes in audio
+            audio           BLOB NOT NULL,          -- FLAC, 16-bit, mono, 16 kHz
+            embedding       BLOB,                   -- float32 little-endian, unit length
+            embedding_hash  TEXT,                   -- feature hash of the embedding backend
+            best_speaker    TEXT,                   -- closest enrolled speaker at the time
+            score           REAL                    -- that speaker's calibrated score
+        )""",
+        "CREATE INDEX unknown_segments_by_time ON unknown_segments(time)",
+        # Embeddings of recent live windows (no audio), for the microphone-drift monitor.
+        """CREATE TABLE live_embeddings (
+            id              INTEGER PRIMARY KEY,
+            time            TEXT NOT NULL,
+            speaker         TEXT,                   -- best candidate (accepted or not)
+            score           REAL,
+            accepted        INTEGER NOT NULL DEFAULT 0 CHECK (accepted IN (0, 1)),
+            embedding       BLOB NOT NULL,
+            embedding_hash  TEXT NOT NULL
+        )""",
+        "CREATE INDEX live_embeddings_by_time ON live_embeddings(time)",
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

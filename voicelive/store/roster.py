@@ -42,6 +42,7 @@ from voicelive.errors import ConfigError, ModelError, ModelMissingError, StoreEr
 from voicelive.paths import data_dir as _default_data_dir
 from voicelive.store import codec
 from voicelive.store import db
+from voicelive.store.segments import SegmentsMixin
 from voicelive.units import samples_to_s
 
 log = logging.getLogger(__name__)
@@ -322,7 +323,7 @@ _CLIP_COLUMNS = "c.id, s.name, c.sha256, c.duration_s, c.speech_s, c.sr, c.devic
 
 # -- the store -------------------------------------------------------------------------------
 
-class Store:
+class Store(SegmentsMixin):
     """The roster database and model files under one data dir.
 
     Parameters

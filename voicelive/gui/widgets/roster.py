@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 __all__ = ["RosterPanel"]
 
@@ -23,6 +23,7 @@ class RosterPanel(QWidget):
     removeRequested = Signal(str)
     importRequested = Signal()
     exportRequested = Signal()
+    newVoiceEnrollRequested = Signal(int)   # suggestion number (see voicelive.analysis.unknown)
 
     COLUMNS = ("Speaker", "Clips", "Speech")
 
@@ -98,12 +99,59 @@ class RosterPanel(QWidget):
         lay.addWidget(self.table, 1)
         lay.addWidget(self.empty, 1)
         lay.addLayout(buttons)
+        lay.addWidget(self._build_new_voices())
         lay.addWidget(self.busy_label)
         lay.addWidget(self.busy_bar)
         lay.addWidget(self.model_info)
         self._names: list[str] = []
         self._enabled = True
         self.set_speakers([])
+
+    def _build_new_voices(self) -> QWidget:
+        """'New voices?': groups of kept unknown speech that sound like one new person each."""
+        box = QWidget()
+        box.setObjectName("newVoices")
+        title = QLabel("New voices?")
+        title.setObjectName("panelTitle")
+        self.new_voices_list = QListWidget()
+        self.new_voices_list.setObjectName("newVoicesList")
+        self.new_voices_list.setMaximumHeight(110)
+        # the app's style sheet themes tables, not lists: match the roster table here
+        self.new_voices_list.setStyleSheet(
+            "QListWidget#newVoicesList { background: #0d1117; color: #e6edf3; border: 1px solid #21262d; "
+            "border-radius: 6px; } QListWidget#newVoicesList::item:selected { background: #1f6feb; }")
+        self.new_voices_list.setToolTip("Unknown voices heard while listening, grouped by voice. "
+                                        "Select one and enroll it as a new speaker.")
+        self.new_voices_list.itemSelectionChanged.connect(self._update_buttons)
+        self.new_voices_list.itemDoubleClicked.connect(lambda _i: self._emit_new_voice())
+        self.enroll_new_btn = QPushButton("Enroll as new speaker…")
+        self.enroll_new_btn.setObjectName("enrollNewVoiceButton")
+        self.enroll_new_btn.clicked.connect(self._emit_new_voice)
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 4, 0, 0)
+        v.setSpacing(4)
+        v.addWidget(title)
+        v.addWidget(self.new_voices_list)
+        v.addWidget(self.enroll_new_btn)
+        self.new_voices_box = box
+        box.hide()
+        return box
+
+    def set_new_voices(self, suggestions: Sequence) -> None:
+        """Show :class:`~voicelive.analysis.unknown.Suggestion` rows (hidden when there are none)."""
+        self.new_voices_list.clear()
+        for s in suggestions:
+            item = QListWidgetItem(f"Voice {s.number}: {len(s.segment_ids)} segments, {s.speech_s:.0f} s")
+            item.setData(Qt.ItemDataRole.UserRole, int(s.number))
+            item.setToolTip(s.label())
+            self.new_voices_list.addItem(item)
+        self.new_voices_box.setVisible(bool(suggestions))
+        self._update_buttons()
+
+    def _emit_new_voice(self) -> None:
+        item = self.new_voices_list.currentItem()
+        if item is not None and self._enabled:
+            self.newVoiceEnrollRequested.emit(int(item.data(Qt.ItemDataRole.UserRole)))
 
     # -------------------------------------------------------------------------------------------
     @property
@@ -167,6 +215,8 @@ class RosterPanel(QWidget):
         self.export_btn.setEnabled(on and bool(self._names))
         for b in (self.reenroll_btn, self.rename_btn, self.remove_btn):
             b.setEnabled(on and sel)
+        if hasattr(self, "enroll_new_btn"):
+            self.enroll_new_btn.setEnabled(on and self.new_voices_list.currentItem() is not None)
 
     def _emit_named(self, signal) -> None:
         name = self.selected_name()
