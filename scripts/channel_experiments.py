@@ -63,6 +63,12 @@ def ge2e_band(lo_hz=300.0, hi_hz=3400.0):
     return b
 
 
+def ge2e_tn(scale=True, top_n=10):
+    from voicelive.recognition.normalise import TNormGE2EBackend
+
+    return TNormGE2EBackend(ge2e().encoder, scale=scale, top_n=top_n)
+
+
 def gmm(norm="none", cfg=F.FastFeatureConfig()):
     return GMMUBMBackend(norm=norm, feature_config=cfg)
 
@@ -77,6 +83,12 @@ MEMBERS = {
     "fusion-cmvn": lambda: [ge2e(), gmm("cmvn")],
     "fusion-cmvn-tel": lambda: [ge2e(), gmm("cmvn", TEL)],
     "fusion3": lambda: [ge2e(), gmm(), gmm("cmvn", TEL)],
+    "ge2e-tn": lambda: [ge2e_tn()],
+    "ge2e-tm": lambda: [ge2e_tn(scale=False)],
+    "ge2e-tn5": lambda: [ge2e_tn(top_n=5)],
+    "fusion-tn": lambda: [ge2e_tn(), gmm()],
+    "fusion-tn-cmvn": lambda: [ge2e_tn(), gmm("cmvn")],
+    "fusion-2cmvn": lambda: [ge2e(), gmm("cmvn"), gmm("cmvn", TEL)],
     "ge2e-tel": lambda: [ge2e_band()],
     "ge2e-hp300": lambda: [ge2e_band(300.0, 7900.0)],
     "ge2e+ge2e-tel": lambda: [ge2e(), ge2e_band()],
@@ -110,9 +122,10 @@ def main(argv=None) -> int:
     for variant in args.variants:
         system, copies = make_system(variant)
         R.CALIBRATION_AUGMENT_COPIES = copies
+        t0 = time.perf_counter()
+        outs = [B.evaluate_split_channels(system, sp, args.k, cache, args.channels) for sp in splits]
         for ch in args.channels:
-            t0 = time.perf_counter()
-            per = [B.evaluate_split(system, sp, args.k, cache, channel=ch) for sp in splits]
+            per = [o[ch] for o in outs]
             row = {"variant": variant, "channel": ch, "seconds": time.perf_counter() - t0}
             for m in ("closed_acc", "open_eer", "dir_far1", "min_dcf", "fa_at_threshold", "dir_at_threshold"):
                 row[m] = float(np.nanmean([p.get(m, np.nan) for p in per]))

@@ -154,10 +154,22 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache, *,
                    sessions: bool = False, channel: str = "clean") -> dict[str, Any]:
     """One (system, seed, k): enroll on clean audio, score the tests heard through ``channel``."""
+    return evaluate_split_channels(system, split, k, cache, [channel], sessions=sessions)[channel]
+
+
+def evaluate_split_channels(system: BenchSystem, split: Split, k: int, cache: FeatureCache,
+                            channels: Sequence[str], *, sessions: bool = False) -> dict[str, dict[str, Any]]:
+    """One (system, seed, k) enrolled ONCE on clean audio, then scored on the tests heard through
+    each of ``channels`` -> ``{channel: metrics}``."""
     sysk = system.fresh()
     enr = split.enrollment(k)
     feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
     sysk.fit(feats, {s: [cache.corpus.audio(u) for u in utts] for s, utts in enr.items()})
+    return {ch: _score_split(sysk, split, cache, ch, sessions=sessions) for ch in channels}
+
+
+def _score_split(sysk: BenchSystem, split: Split, cache: FeatureCache, channel: str, *,
+                 sessions: bool) -> dict[str, Any]:
     tests = split.known_tests + split.unknown_tests
     scores = np.stack([sysk.score([cache.get(b, u, channel) for b in sysk.backends]) for u in tests])
     out = M.open_set_metrics(scores, sysk.speakers, [u.speaker for u in split.known_tests], len(split.known_tests))
@@ -169,7 +181,7 @@ def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCach
         right = np.array([sysk.speakers[p] == u.speaker for p, u in zip(pred[:n_k], split.known_tests)])
         out["fa_at_threshold"] = float(np.mean(top[n_k:] > t)) if len(split.unknown_tests) else float("nan")
         out["dir_at_threshold"] = float(np.mean((top[:n_k] > t) & right))
-    if system.has_embedding:
+    if sysk.has_embedding:
         eb = next(b for b in sysk.backends if b.has_embedding)
         embs = np.stack([cache.embedding(eb, u, channel) for u in tests])
         out["verif_eer"] = M.pairwise_verification_eer(embs, [u.speaker for u in tests], seed=split.seed)
@@ -239,6 +251,25 @@ def machine_info() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu": cpu, "load_1min": os.getloadavg()[0], "python": platform.python_version()}
 
 
+def _summary_row(system: BenchSystem, k: int, channel: str, per_seed: list[dict[str, Any]], corpus: Corpus,
+                 splits: list[Split], extra) -> dict[str, Any]:
+    """Mean ± std over seeds of one (system, k, channel)."""
+    row: dict[str, Any] = {"backend": system.name, "k": k, "test_channel": channel}
+    for m in METRICS:
+        row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
+    row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
+    if not system.reference:
+        for m in THRESHOLD_METRICS:
+            row[m] = _mean_std([r[m] for r in per_seed])
+    if all("sessions" in r for r in per_seed):
+        from voicelive.evaluation.sessions import sessions_summary
+
+        row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
+    if extra is not None:
+        row.update(extra(system, corpus, splits, k))
+    return row
+
+
 def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks: Sequence[int] = (5, 10),
               seeds: int = 5, timing: bool = True, progress: bool = True, sessions: bool = True,
               test_channel: str | Sequence[str] = "clean",
@@ -255,25 +286,14 @@ def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks
     prog = Progress(total=len(systems) * (len(ks) * seeds * len(channels) + (1 if timing else 0)), enabled=progress)
     results = []
     for system in systems:
-        for k, channel in [(k, c) for k in ks for c in channels]:
-            per_seed = []
+        for k in ks:
+            by_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in channels}
             for split in splits:
-                per_seed.append(evaluate_split(system, split, k, cache, sessions=sessions, channel=channel))
-                prog.step(f"{system.name} k={k} {channel} seed={split.seed}")
-            row: dict[str, Any] = {"backend": system.name, "k": k, "test_channel": channel}
-            for m in METRICS:
-                row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
-            row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
-            if not system.reference:
-                for m in THRESHOLD_METRICS:
-                    row[m] = _mean_std([r[m] for r in per_seed])
-            if all("sessions" in r for r in per_seed):
-                from voicelive.evaluation.sessions import sessions_summary
-
-                row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
-            if extra is not None:
-                row.update(extra(system, corpus, splits, k))
-            results.append(row)
+                for c, out in evaluate_split_channels(system, split, k, cache, channels, sessions=sessions).items():
+                    by_channel[c].append(out)
+                    prog.step(f"{system.name} k={k} {c} seed={split.seed}")
+            for channel in channels:
+                results.append(_summary_row(system, k, channel, by_channel[channel], corpus, splits, extra))
         if timing:
             t = time_system(system, corpus, splits[0], k=10)
             prog.step(f"{system.name} timing")
