@@ -69,6 +69,12 @@ def ge2e_tn(scale=True, top_n=10):
     return TNormGE2EBackend(ge2e().encoder, scale=scale, top_n=top_n)
 
 
+def nb():
+    from voicelive.recognition.narrowband import NarrowbandGMMUBMBackend
+
+    return NarrowbandGMMUBMBackend()
+
+
 def gmm(norm="none", cfg=F.FastFeatureConfig()):
     return GMMUBMBackend(norm=norm, feature_config=cfg)
 
@@ -89,6 +95,8 @@ MEMBERS = {
     "fusion-tn": lambda: [ge2e_tn(), gmm()],
     "fusion-tn-cmvn": lambda: [ge2e_tn(), gmm("cmvn")],
     "fusion-2cmvn": lambda: [ge2e(), gmm("cmvn"), gmm("cmvn", TEL)],
+    "gmm-nb": lambda: [nb()],
+    "fusion-nb": lambda: [ge2e(), gmm(), nb()],
     "ge2e-tel": lambda: [ge2e_band()],
     "ge2e-hp300": lambda: [ge2e_band(300.0, 7900.0)],
     "ge2e+ge2e-tel": lambda: [ge2e(), ge2e_band()],
