@@ -16,6 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="number of seeds 0..N-1 (default 5)")
     p.add_argument("--no-timing", action="store_true", help="skip the per-window and enrollment timing")
     p.add_argument("--no-sessions", action="store_true", help="skip the streaming-sessions part")
+    p.add_argument("--test-channel", default="clean", metavar="NAME|all",
+                   help="pass the TEST audio (known/unknown tests and streaming sessions; never enrollment) "
+                        "through a simulated channel: clean, telephone, laptop, reverb, noisy, or 'all' for "
+                        "every channel with each metric's ratio to clean (default: clean)")
     p.add_argument("--out", default=None, help="folder for results.json and results.md")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -31,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     res = run_bench(args.manifest, backends=args.backends, ks=args.k, seeds=args.seeds,
                     timing=not args.no_timing, progress=not args.quiet,
-                    sessions=not args.no_sessions)
+                    sessions=not args.no_sessions, test_channel=args.test_channel)
     print(markdown_table(res))
     if args.out:
         print(f"\nwrote {write_results(res, args.out)}")

@@ -3,7 +3,13 @@
 A fresh system is built for every (seed, k), enrolled from the split's enrollment utterances, and
 scores each test utterance. Product backends are calibrated from enrollment data only; the two
 reference systems (``seed_svm``, ``seed_catboost``) score with their class probability.
-Features are cached per (feature hash, utterance) for the accuracy part; timing runs without caches.
+Features are cached per (feature hash, test channel, utterance) for the accuracy part; timing runs
+without caches.
+
+``test_channel`` (see :mod:`voicelive.audio.channels`) passes the TEST audio only — known and unknown
+test utterances, and the streaming sessions — through a simulated microphone/room/noise channel;
+enrollment (and so every speaker model and the calibration) stays clean. ``all`` runs every channel
+and reports each metric beside its ratio to ``clean``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from voicelive import SAMPLE_RATE
+from voicelive.audio.channels import CHANNELS, apply_channel, channel_names
 from voicelive.evaluation import metrics as M
 from voicelive.evaluation.corpus import Corpus, Split, Utterance, load_manifest, protocol_split
 from voicelive.recognition.base import Backend
@@ -79,25 +86,38 @@ class BenchSystem:
 
 
 class FeatureCache:
-    """(feature hash, utterance id) -> features, so seeds and k values share extraction."""
+    """(feature hash, channel, utterance id) -> features, so seeds, k values and backends sharing a
+    front end share extraction; channel copies of the audio are kept too."""
 
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
-        self._store: dict[tuple[str, str], Any] = {}
+        self._store: dict[tuple[str, str, str], Any] = {}
+        self._audio: dict[tuple[str, str], np.ndarray] = {}
 
-    def get(self, backend: Backend, utt: Utterance) -> Any:
-        key = (backend.feature_hash, utt.utterance_id)
+    def audio(self, utt: Utterance, channel: str = "clean") -> np.ndarray:
+        """The utterance's waveform through ``channel`` (deterministic per utterance id)."""
+        if channel == "clean":
+            return self.corpus.audio(utt)
+        key = (channel, utt.utterance_id)
+        w = self._audio.get(key)
+        if w is None:
+            w = apply_channel(self.corpus.audio(utt), channel, utterance_id=utt.utterance_id)
+            self._audio[key] = w
+        return w
+
+    def get(self, backend: Backend, utt: Utterance, channel: str = "clean") -> Any:
+        key = (backend.feature_hash, channel, utt.utterance_id)
         f = self._store.get(key)
         if f is None:
-            f = backend.extract(self.corpus.audio(utt))
+            f = backend.extract(self.audio(utt, channel))
             self._store[key] = f
         return f
 
-    def embedding(self, backend: Backend, utt: Utterance) -> np.ndarray:
-        key = ("emb:" + backend.feature_hash, utt.utterance_id)
+    def embedding(self, backend: Backend, utt: Utterance, channel: str = "clean") -> np.ndarray:
+        key = ("emb:" + backend.feature_hash, channel, utt.utterance_id)
         e = self._store.get(key)
         if e is None:
-            e = backend.embed_features(self.get(backend, utt))
+            e = backend.embed_features(self.get(backend, utt, channel))
             self._store[key] = e
         return e
 
@@ -132,13 +152,26 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 
 def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache, *,
-                   sessions: bool = False) -> dict[str, Any]:
+                   sessions: bool = False, channel: str = "clean") -> dict[str, Any]:
+    """One (system, seed, k): enroll on clean audio, score the tests heard through ``channel``."""
+    return evaluate_split_channels(system, split, k, cache, [channel], sessions=sessions)[channel]
+
+
+def evaluate_split_channels(system: BenchSystem, split: Split, k: int, cache: FeatureCache,
+                            channels: Sequence[str], *, sessions: bool = False) -> dict[str, dict[str, Any]]:
+    """One (system, seed, k) enrolled ONCE on clean audio, then scored on the tests heard through
+    each of ``channels`` -> ``{channel: metrics}``."""
     sysk = system.fresh()
     enr = split.enrollment(k)
     feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
     sysk.fit(feats, {s: [cache.corpus.audio(u) for u in utts] for s, utts in enr.items()})
+    return {ch: _score_split(sysk, split, cache, ch, sessions=sessions) for ch in channels}
+
+
+def _score_split(sysk: BenchSystem, split: Split, cache: FeatureCache, channel: str, *,
+                 sessions: bool) -> dict[str, Any]:
     tests = split.known_tests + split.unknown_tests
-    scores = np.stack([sysk.score([cache.get(b, u) for b in sysk.backends]) for u in tests])
+    scores = np.stack([sysk.score([cache.get(b, u, channel) for b in sysk.backends]) for u in tests])
     out = M.open_set_metrics(scores, sysk.speakers, [u.speaker for u in split.known_tests], len(split.known_tests))
     if not sysk.reference:
         # the product's own threshold (calibrated on enrollment data only), not an oracle one
@@ -148,14 +181,14 @@ def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCach
         right = np.array([sysk.speakers[p] == u.speaker for p, u in zip(pred[:n_k], split.known_tests)])
         out["fa_at_threshold"] = float(np.mean(top[n_k:] > t)) if len(split.unknown_tests) else float("nan")
         out["dir_at_threshold"] = float(np.mean((top[:n_k] > t) & right))
-    if system.has_embedding:
+    if sysk.has_embedding:
         eb = next(b for b in sysk.backends if b.has_embedding)
-        embs = np.stack([cache.embedding(eb, u) for u in tests])
+        embs = np.stack([cache.embedding(eb, u, channel) for u in tests])
         out["verif_eer"] = M.pairwise_verification_eer(embs, [u.speaker for u in tests], seed=split.seed)
     if sessions and not sysk.reference:
         from voicelive.evaluation.sessions import build_sessions, evaluate_sessions
 
-        out["sessions"] = evaluate_sessions(sysk.rec, build_sessions(cache.corpus, split))
+        out["sessions"] = evaluate_sessions(sysk.rec, build_sessions(cache.corpus, split, channel=channel))
     return out
 
 
@@ -218,36 +251,49 @@ def machine_info() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu": cpu, "load_1min": os.getloadavg()[0], "python": platform.python_version()}
 
 
+def _summary_row(system: BenchSystem, k: int, channel: str, per_seed: list[dict[str, Any]], corpus: Corpus,
+                 splits: list[Split], extra) -> dict[str, Any]:
+    """Mean ± std over seeds of one (system, k, channel)."""
+    row: dict[str, Any] = {"backend": system.name, "k": k, "test_channel": channel}
+    for m in METRICS:
+        row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
+    row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
+    if not system.reference:
+        for m in THRESHOLD_METRICS:
+            row[m] = _mean_std([r[m] for r in per_seed])
+    if all("sessions" in r for r in per_seed):
+        from voicelive.evaluation.sessions import sessions_summary
+
+        row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
+    if extra is not None:
+        row.update(extra(system, corpus, splits, k))
+    return row
+
+
 def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks: Sequence[int] = (5, 10),
               seeds: int = 5, timing: bool = True, progress: bool = True, sessions: bool = True,
+              test_channel: str | Sequence[str] = "clean",
               extra: Callable[[BenchSystem, Corpus, list[Split], int], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run PROTOCOL.md. ``test_channel``: a channel name of :data:`CHANNELS`, a list of them, or
+    ``"all"``; each result row carries its ``test_channel`` (timing is measured once, on clean
+    audio, and copied to every channel's rows)."""
+    channels = channel_names(test_channel)
     corpus = load_manifest(manifest)
     names = list(backends) if backends else [DEFAULT_BACKEND, *REFERENCE_SYSTEMS]
     systems = [BenchSystem(n) for n in names]
     splits = [protocol_split(corpus, s) for s in range(seeds)]
     cache = FeatureCache(corpus)
-    prog = Progress(total=len(systems) * (len(ks) * seeds + (1 if timing else 0)), enabled=progress)
+    prog = Progress(total=len(systems) * (len(ks) * seeds * len(channels) + (1 if timing else 0)), enabled=progress)
     results = []
     for system in systems:
         for k in ks:
-            per_seed = []
+            by_channel: dict[str, list[dict[str, Any]]] = {c: [] for c in channels}
             for split in splits:
-                per_seed.append(evaluate_split(system, split, k, cache, sessions=sessions))
-                prog.step(f"{system.name} k={k} seed={split.seed}")
-            row: dict[str, Any] = {"backend": system.name, "k": k}
-            for m in METRICS:
-                row[m] = _mean_std([r.get(m, float("nan")) for r in per_seed])
-            row["verif_eer"] = _mean_std([r["verif_eer"] for r in per_seed]) if system.has_embedding else None
-            if not system.reference:
-                for m in THRESHOLD_METRICS:
-                    row[m] = _mean_std([r[m] for r in per_seed])
-            if all("sessions" in r for r in per_seed):
-                from voicelive.evaluation.sessions import sessions_summary
-
-                row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
-            if extra is not None:
-                row.update(extra(system, corpus, splits, k))
-            results.append(row)
+                for c, out in evaluate_split_channels(system, split, k, cache, channels, sessions=sessions).items():
+                    by_channel[c].append(out)
+                    prog.step(f"{system.name} k={k} {c} seed={split.seed}")
+            for channel in channels:
+                results.append(_summary_row(system, k, channel, by_channel[channel], corpus, splits, extra))
         if timing:
             t = time_system(system, corpus, splits[0], k=10)
             prog.step(f"{system.name} timing")
@@ -262,6 +308,8 @@ def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks
         "n_enrolled": len(splits[0].enrolled),
         "default_backend": DEFAULT_BACKEND,
         "seeds": seeds,
+        "test_channel": "all" if channels == list(CHANNELS) else ",".join(channels),
+        "test_channels": channels,
         "catboost_iterations": CatBoostBackend.DEFAULT_ITERATIONS,
         "machine": machine_info(),
         "results": results,
@@ -274,16 +322,62 @@ def _pct(d: dict[str, float] | None) -> str:
     return f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
 
 
+def _label(r: dict[str, Any], many: bool) -> str:
+    """Backend cell of a row: ``fusion`` or, when several channels are in one table, ``fusion | telephone``."""
+    return f"{r['backend']} | {r.get('test_channel', 'clean')}" if many else r["backend"]
+
+
+def _ratio(value: dict[str, float] | None, ref: dict[str, float] | None, *, pct: bool = True) -> str:
+    if value is None or not np.isfinite(value["mean"]):
+        return "–"
+    v = f"{100 * value['mean']:.1f}" if pct else f"{value['mean']:.3f}"
+    if ref is None or not np.isfinite(ref["mean"]) or ref["mean"] == 0:
+        return v
+    return f"{v} (×{value['mean'] / ref['mean']:.2f})"
+
+
+RATIO_METRICS = (("closed_acc", "closed acc %", True), ("open_eer", "open EER %", True),
+                 ("dir_far1", "DIR@1%", True), ("min_dcf", "minDCF", False),
+                 ("fa_at_threshold", "unknown accepted %", True), ("dir_at_threshold", "known accepted+right %", True))
+
+
+def channel_ratio_table(res: dict[str, Any]) -> str:
+    """One row per (backend, k, channel): each metric's mean with its ratio to the same backend and
+    k on clean test audio (for EER and minDCF a ratio above 1 is worse; for accuracies, below 1)."""
+    clean = {(r["backend"], r["k"]): r for r in res["results"] if r.get("test_channel", "clean") == "clean"}
+    has_sessions = any(r.get("sessions") for r in res["results"])
+    head = "| backend | k | channel | " + " | ".join(h for _, h, _ in RATIO_METRICS)
+    n_cols = 3 + len(RATIO_METRICS)
+    if has_sessions:
+        head += " | sessions acc@4s % | sessions FA@4s %"
+        n_cols += 2
+    lines = [head + " |", "|" + "---|" * n_cols]
+    for r in res["results"]:
+        ref = clean.get((r["backend"], r["k"]))
+        cells = [_ratio(r.get(m), ref.get(m) if ref else None, pct=p) for m, _, p in RATIO_METRICS]
+        if has_sessions:
+            ss, rs = r.get("sessions") or {}, (ref or {}).get("sessions") or {}
+            cells += [_ratio(ss.get("acc@4s"), rs.get("acc@4s")), _ratio(ss.get("far@4s"), rs.get("far@4s"))]
+        lines.append(f"| {r['backend']} | {r['k']} | {r.get('test_channel', 'clean')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(res: dict[str, Any]) -> str:
-    head = ("| backend | k | closed acc % | weighted F1 % | open EER % | DIR@1% | DIR@5% | minDCF | verif EER % "
-            "| ms/window p50 | p95 | enroll s | add one s |")
+    many = len(res.get("test_channels", ["clean"])) > 1
+    head = ("| backend | " + ("channel | " if many else "") + "k | closed acc % | weighted F1 % | open EER % | DIR@1% "
+            "| DIR@5% | minDCF | verif EER % | ms/window p50 | p95 | enroll s | add one s |")
     lines = [f"**{res['corpus']}**: {res['n_speakers']} speakers ({res['n_enrolled']} enrolled per seed), "
-             f"{res['seeds']} seeds; machine: {res['machine']['cores']} cores, {res['machine']['cpu']}, "
-             f"load {res['machine']['load_1min']:.2f}", "", head, "|" + "---|" * 13]
+             f"{res['seeds']} seeds; test channel: {res.get('test_channel', 'clean')} (enrollment clean); "
+             f"machine: {res['machine']['cores']} cores, {res['machine']['cpu']}, "
+             f"load {res['machine']['load_1min']:.2f}", ""]
+    if many:
+        lines += ["Each metric with its ratio to clean test audio (same backend and k):", "",
+                  channel_ratio_table(res), ""]
+    lines += [head, "|" + "---|" * (14 if many else 13)]
     for r in res["results"]:
         dcf = r["min_dcf"]
         lines.append(
-            f"| {r['backend']} | {r['k']} | {_pct(r['closed_acc'])} | {_pct(r['weighted_f1'])} | {_pct(r['open_eer'])} "
+            f"| {_label(r, many)} | {r['k']} | {_pct(r['closed_acc'])} | {_pct(r['weighted_f1'])} | {_pct(r['open_eer'])} "
             f"| {_pct(r['dir_far1'])} | {_pct(r['dir_far5'])} | {dcf['mean']:.3f} ± {dcf['std']:.3f} "
             f"| {_pct(r['verif_eer'])} | {r.get('ms_per_window_p50', float('nan')):.1f} "
             f"| {r.get('ms_per_window_p95', float('nan')):.1f} | {r.get('enroll_s', float('nan')):.2f} "
@@ -291,18 +385,19 @@ def markdown_table(res: dict[str, Any]) -> str:
     rows = [r for r in res["results"] if r.get("fa_at_threshold")]
     if rows:
         lines += ["", "At the product's own threshold (target FAR 1 %, calibrated from enrollment data only):", "",
-                  "| backend | k | unknown utterances accepted % | known accepted and right % |", "|---|---|---|---|"]
-        lines += [f"| {r['backend']} | {r['k']} | {_pct(r['fa_at_threshold'])} | {_pct(r['dir_at_threshold'])} |"
+                  "| backend | " + ("channel | " if many else "") + "k | unknown utterances accepted % "
+                  "| known accepted and right % |", "|---|---|---|---|" + ("---|" if many else "")]
+        lines += [f"| {_label(r, many)} | {r['k']} | {_pct(r['fa_at_threshold'])} | {_pct(r['dir_at_threshold'])} |"
                   for r in rows]
     rows = [r for r in res["results"] if r.get("sessions")]
     if rows:
         lines += ["", "Streaming sessions (the app's pipeline and threshold; 6-s streams after 1 s of silence):", "",
-                  "| backend | k | acc@1s | acc@2s | acc@4s | acc@6s | FA@1s | FA@2s | FA@4s | FA@6s "
-                  "| first correct median s | p95 s |", "|" + "---|" * 12]
+                  "| backend | " + ("channel | " if many else "") + "k | acc@1s | acc@2s | acc@4s | acc@6s "
+                  "| FA@1s | FA@2s | FA@4s | FA@6s | first correct median s | p95 s |", "|" + "---|" * (13 if many else 12)]
         for r in rows:
             ss = r["sessions"]
             cells = [_pct(ss[f"acc@{t}s"]) for t in (1, 2, 4, 6)] + [_pct(ss[f"far@{t}s"]) for t in (1, 2, 4, 6)]
-            lines.append(f"| {r['backend']} | {r['k']} | " + " | ".join(cells)
+            lines.append(f"| {_label(r, many)} | {r['k']} | " + " | ".join(cells)
                          + f" | {ss['ttfc_median_s']:.2f} | {ss['ttfc_p95_s']:.2f} |")
     return "\n".join(lines)
 

@@ -27,9 +27,16 @@ class Session:
     wave: np.ndarray          # lead silence + STREAM_S of speech with gaps
 
 
-def build_sessions(corpus: Corpus, split: Split, *, transform=None) -> list[Session]:
+def build_sessions(corpus: Corpus, split: Split, *, transform=None, channel: str = "clean") -> list[Session]:
     """At most :data:`MAX_STREAMS` streams per test speaker, from consecutive test utterances.
-    ``transform(wave, utterance)`` (e.g. a simulated channel) is applied to each utterance."""
+
+    ``transform(wave, utterance)`` is applied to each utterance. ``channel`` (one of
+    :data:`voicelive.audio.channels.CHANNELS`) is applied to each WHOLE stream, lead silence and
+    pauses included — noise does not stop between words and a room's reverberation runs on into the
+    pauses — seeded by the stream's utterance ids."""
+    from voicelive.audio.channels import apply_channel, channel_names
+
+    channel_names(channel)
     out = []
     groups: dict[tuple[str, bool], list[Utterance]] = {}
     for u in split.known_tests:
@@ -42,18 +49,22 @@ def build_sessions(corpus: Corpus, split: Split, *, transform=None) -> list[Sess
     for (spk, known), utts in sorted(groups.items()):
         i, made = 0, 0
         while made < MAX_STREAMS and i < len(utts):
-            parts, n = [], 0
+            parts, n, ids = [], 0, []
             while n < need and i < len(utts):
                 w = corpus.audio(utts[i])
                 if transform is not None:
                     w = transform(w, utts[i])
                 parts += [w, gap]
+                ids.append(utts[i].utterance_id)
                 n += w.size + gap.size
                 i += 1
             if n < need:
                 break  # not enough speech left for a full stream
             speech = np.concatenate(parts)[:need]
-            out.append(Session(spk, known, np.concatenate([lead, speech]).astype(np.float32)))
+            wave = np.concatenate([lead, speech]).astype(np.float32)
+            if channel != "clean":
+                wave = apply_channel(wave, channel, utterance_id="session:" + "+".join(ids))
+            out.append(Session(spk, known, wave))
             made += 1
     return out
 

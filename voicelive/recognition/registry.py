@@ -26,6 +26,12 @@ def _gmm() -> Backend:
     return GMMUBMBackend()
 
 
+def _gmm_nb() -> Backend:  # channel robustness
+    from voicelive.recognition.narrowband import NarrowbandGMMUBMBackend
+
+    return NarrowbandGMMUBMBackend()
+
+
 def _seed_svm() -> Backend:
     from voicelive.recognition.classifiers import SVMBackend
 
@@ -49,19 +55,22 @@ def _seed_catboost() -> Backend:
 SINGLE_BACKENDS: dict[str, Callable[[], Backend]] = {
     "ge2e": _ge2e,
     "gmm-ubm": _gmm,
+    "gmm-ubm-nb": _gmm_nb,  # channel robustness
     "seed-svm": _seed_svm,
     "seed-catboost": _seed_catboost,
     "fast-svm": _fast_svm,
 }
-BACKEND_NAMES = (*SINGLE_BACKENDS, "fusion")
+FUSIONS = {"fusion": FUSION_MEMBERS,
+           "fusion-robust": ("ge2e", "gmm-ubm", "gmm-ubm-nb")}  # channel robustness (docs/BENCHMARKS.md)
+BACKEND_NAMES = (*SINGLE_BACKENDS, *FUSIONS)
 
 
 def make_backends(name: str = DEFAULT_BACKEND) -> list[Backend]:
     """The backend(s) behind a product backend name. ``fusion`` uses every member whose resources
     are available (GE2E needs its weights: ``voicelive setup-models``) and says which it skipped."""
-    if name == "fusion":
+    if name in FUSIONS:
         out = []
-        for member in FUSION_MEMBERS:
+        for member in FUSIONS[name]:
             try:
                 out.append(SINGLE_BACKENDS[member]())
             except ModelMissingError as exc:
