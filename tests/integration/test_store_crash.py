@@ -31,7 +31,9 @@ CHILD = textwrap.dedent('''
 
     data_dir = sys.argv[1]
     store = Store.open(data_dir)
-    i = len(store.list_speakers()) + int(store.get_setting("removed", 0))
+    # next index after the newest speaker (a count of speakers + removals would be off by one after a
+    # kill between a removal and its bookkeeping, and the child would then re-add an existing name)
+    i = max((int(s.name[3:]) for s in store.list_speakers()), default=-1) + 1
     print("ready", flush=True)
 
     def clip(i, k):
@@ -63,7 +65,6 @@ CHILD = textwrap.dedent('''
             store.add_clip(f"spk{i - 1:05d}", clip(i, 99))  # top up an earlier speaker
         if i %% 5 == 4:
             store.remove_speaker(f"spk{i - 2:05d}")
-            store.set_setting("removed", int(store.get_setting("removed", 0)) + 1)
         store.log_access("granted" if i %% 2 else "denied", speaker=name, score=0.5, threshold=0.4)
         i += 1
 ''') % {"n_clips": N_CLIPS}
