@@ -87,6 +87,8 @@ MEMBERS = {
     "fusion-2cmvn": lambda: [ge2e(), gmm("cmvn"), gmm("cmvn", TEL)],
     "gmm-nb": lambda: [nb()],
     "fusion-nb": lambda: [ge2e(), gmm(), nb()],
+    "fusion-cmn": lambda: [ge2e(), gmm("cmn")],
+    "fusion3-cmn": lambda: [ge2e(), gmm("cmn"), gmm("cmvn", TEL)],
     "ge2e-tel": lambda: [ge2e_band()],
     "ge2e-hp300": lambda: [ge2e_band(300.0, 7900.0)],
     "ge2e+ge2e-tel": lambda: [ge2e(), ge2e_band()],
