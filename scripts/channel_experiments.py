@@ -3,10 +3,12 @@ splits with the TEST audio through every simulated channel (enrollment clean), a
 `voicelive bench --test-channel all`, but for variants that are not (yet) product backend names.
 
     python scripts/channel_experiments.py --corpus fsdd --seeds 1 --k 10 \
-        --variants fusion fusion-cmvn-tel fusion+cal1 --out exp.json
+        --variants fusion fusion-cmvn-tel fusion3 --out exp.json
 
-A variant is ``members[+calN]``: ``members`` one of :data:`MEMBERS` and ``+calN`` adds N
-random-channel copies of every calibration window (recognition/augment.py).
+A variant is one of :data:`MEMBERS`. Two more families were measured and dropped (docs/BENCHMARKS.md,
+"Channel robustness"): random-channel copies of the calibration windows (``+calN``; code in commit
+6279292, recognition/augment.py) and adaptive t-norm of GE2E scores (``ge2e-tn``, ``ge2e-tm``,
+``fusion-tn``; commit 9262374, recognition/normalise.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from voicelive.audio.channels import CHANNELS  # noqa: E402
 from voicelive.dsp import features as F  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
 from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
-from voicelive.recognition import recognizer as R  # noqa: E402
 from voicelive.recognition.gmm_ubm import GMMUBMBackend  # noqa: E402
 
 TEL = F.FastFeatureConfig(fmin_hz=300.0, fmax_hz=3400.0)
@@ -63,12 +64,6 @@ def ge2e_band(lo_hz=300.0, hi_hz=3400.0):
     return b
 
 
-def ge2e_tn(scale=True, top_n=10):
-    from voicelive.recognition.normalise import TNormGE2EBackend
-
-    return TNormGE2EBackend(ge2e().encoder, scale=scale, top_n=top_n)
-
-
 def nb():
     from voicelive.recognition.narrowband import NarrowbandGMMUBMBackend
 
@@ -89,26 +84,22 @@ MEMBERS = {
     "fusion-cmvn": lambda: [ge2e(), gmm("cmvn")],
     "fusion-cmvn-tel": lambda: [ge2e(), gmm("cmvn", TEL)],
     "fusion3": lambda: [ge2e(), gmm(), gmm("cmvn", TEL)],
-    "ge2e-tn": lambda: [ge2e_tn()],
-    "ge2e-tm": lambda: [ge2e_tn(scale=False)],
-    "ge2e-tn5": lambda: [ge2e_tn(top_n=5)],
-    "fusion-tn": lambda: [ge2e_tn(), gmm()],
-    "fusion-tn-cmvn": lambda: [ge2e_tn(), gmm("cmvn")],
     "fusion-2cmvn": lambda: [ge2e(), gmm("cmvn"), gmm("cmvn", TEL)],
     "gmm-nb": lambda: [nb()],
     "fusion-nb": lambda: [ge2e(), gmm(), nb()],
+    "fusion-cmn": lambda: [ge2e(), gmm("cmn")],
+    "fusion3-cmn": lambda: [ge2e(), gmm("cmn"), gmm("cmvn", TEL)],
     "ge2e-tel": lambda: [ge2e_band()],
     "ge2e-hp300": lambda: [ge2e_band(300.0, 7900.0)],
     "ge2e+ge2e-tel": lambda: [ge2e(), ge2e_band()],
 }
 
 
-def make_system(variant: str) -> tuple[B.BenchSystem, int]:
-    members, _, cal = variant.partition("+cal")
+def make_system(variant: str) -> B.BenchSystem:
     system = B.BenchSystem("gmm-ubm")          # a product system; its members are replaced below
     system.name = variant
-    system.backends = MEMBERS[members]()
-    return system, int(cal or 0)
+    system.backends = MEMBERS[variant]()
+    return system
 
 
 def main(argv=None) -> int:
@@ -128,8 +119,7 @@ def main(argv=None) -> int:
     cache = B.FeatureCache(corpus)
     rows = []
     for variant in args.variants:
-        system, copies = make_system(variant)
-        R.CALIBRATION_AUGMENT_COPIES = copies
+        system = make_system(variant)
         t0 = time.perf_counter()
         outs = [B.evaluate_split_channels(system, sp, args.k, cache, args.channels) for sp in splits]
         for ch in args.channels:
@@ -142,7 +132,6 @@ def main(argv=None) -> int:
                   f"EER {100 * row['open_eer']:5.1f}  DIR@1 {100 * row['dir_far1']:5.1f}  "
                   f"FA@thr {100 * row['fa_at_threshold']:4.1f}  DIR@thr {100 * row['dir_at_threshold']:5.1f}  "
                   f"({row['seconds']:.0f}s)", flush=True)
-    R.CALIBRATION_AUGMENT_COPIES = 0
     if args.out:
         Path(args.out).write_text(json.dumps({"corpus": corpus.name, "seeds": args.seeds, "k": args.k,
                                               "rows": rows}, indent=2))

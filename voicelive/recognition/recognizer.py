@@ -37,7 +37,6 @@ threshold fits what the live pipeline scores (2-s windows), not only whole clips
 CAL_HOP_S = 1.0
 CAL_GAP_S = 0.3
 MAX_CAL_WINDOWS = 16
-CALIBRATION_AUGMENT_COPIES = 0  # channel robustness: random-channel copies of each calibration window (recognition/augment.py)
 
 
 def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -151,7 +150,6 @@ class Recognizer:
         self._speakers: list[str] = []
         self._threshold_logit = 0.0
         self.timings: dict[str, float] = {}
-        self.calibration_augment_copies = CALIBRATION_AUGMENT_COPIES  # channel robustness
         self.set_target_far(target_far)
 
     @classmethod
@@ -203,9 +201,6 @@ class Recognizer:
 
     def _add_windows(self, name: str, clips: Sequence[np.ndarray]) -> None:
         wins = calibration_windows(clips, self._folds[name])
-        if self.calibration_augment_copies:  # channel robustness
-            from voicelive.recognition.augment import augment_windows
-            wins = wins + augment_windows(name, wins, copies=self.calibration_augment_copies)
         for bi, b in enumerate(self.backends):
             self._windows[bi] = [t for t in self._windows[bi] if t[0] != name]
             self._windows[bi] += [(name, f, b.extract(w)) for f, w in wins]
