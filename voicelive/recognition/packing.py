@@ -9,6 +9,7 @@ of offsets and shapes; :func:`unpack` returns views into those buffers.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -22,22 +23,27 @@ _INDEX_COLS = 3 + MAX_NDIM          # dtype id, offset, ndim, shape[0..MAX_NDIM)
 def pack(prefix: str, items: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """``{prefix/index, prefix/data.<dtype>...}`` holding ``items`` (each at most 3-D) in order."""
     items = [np.asarray(a) for a in items]
-    dtypes = sorted({a.dtype.name for a in items})
-    index = np.zeros((len(items), _INDEX_COLS), dtype=np.int64)
-    chunks: dict[str, list[np.ndarray]] = {d: [] for d in dtypes}
-    offsets = {d: 0 for d in dtypes}
-    for i, a in enumerate(items):
+    kinds: dict[np.dtype, int] = {}
+    rows = []
+    chunks: list[list[np.ndarray]] = []
+    offsets: list[int] = []
+    for a in items:
         if a.ndim > MAX_NDIM:
             raise ValueError(f"pack: arrays of at most {MAX_NDIM} dimensions, got shape {a.shape}")
-        d = a.dtype.name
-        index[i, :3] = (dtypes.index(d), offsets[d], a.ndim)
-        index[i, 3:3 + a.ndim] = a.shape
-        chunks[d].append(a.ravel())
-        offsets[d] += a.size
+        k = kinds.get(a.dtype)
+        if k is None:
+            k = kinds[a.dtype] = len(kinds)
+            chunks.append([])
+            offsets.append(0)
+        rows.append((k, offsets[k], a.ndim) + a.shape + (0,) * (MAX_NDIM - a.ndim))
+        chunks[k].append(a.ravel())
+        offsets[k] += a.size
+    index = np.array(rows, dtype=np.int64).reshape(len(rows), _INDEX_COLS)
+    names = [d.name for d in kinds]
     out = {f"{prefix}/index": index,
-           f"{prefix}/dtypes": np.frombuffer(",".join(dtypes).encode(), dtype=np.uint8)}
-    for d in dtypes:
-        out[f"{prefix}/data.{d}"] = np.concatenate(chunks[d]) if chunks[d] else np.zeros(0, dtype=d)
+           f"{prefix}/dtypes": np.frombuffer(",".join(names).encode(), dtype=np.uint8)}
+    for k, d in enumerate(names):
+        out[f"{prefix}/data.{d}"] = np.concatenate(chunks[k])
     return out
 
 
@@ -52,12 +58,11 @@ def unpack(arrays: Mapping[str, np.ndarray], prefix: str) -> list[np.ndarray]:
         dtypes = np.asarray(arrays[f"{prefix}/dtypes"], dtype=np.uint8).tobytes().decode()
         data = [np.asarray(arrays[f"{prefix}/data.{d}"]) for d in dtypes.split(",")] if dtypes else []
         out = []
-        for row in index:
-            dt, off, ndim = (int(v) for v in row[:3])
-            shape = tuple(int(v) for v in row[3:3 + ndim])
-            n = int(np.prod(shape)) if shape else 1
+        for dt, off, ndim, *dims in index.tolist():
+            shape = tuple(dims[:ndim])
+            n = math.prod(shape)
             buf = data[dt]
-            if off + n > buf.size:
+            if off < 0 or off + n > buf.size:
                 raise ValueError("index points past the data")
             out.append(buf[off:off + n].reshape(shape))
         return out
