@@ -51,7 +51,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------------
-def _check_range(section: str, name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
+def check_range(section: str, name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> None:
+    """Raise :class:`ConfigError` naming ``section.name`` unless ``value`` is a (whole, if ``integer``) number in [lo, hi]."""
     what = f"{section}.{name}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{what} must be a number in [{lo}, {hi}], got {value!r}")
@@ -99,9 +100,9 @@ class AudioConfig:
         if self.sr != SAMPLE_RATE:
             raise ConfigError(f"audio.sr = {self.sr!r} is not supported; VoiceLive works at {SAMPLE_RATE} Hz "
                               "inside (sources convert to it)")
-        _check_range("audio", "block_size", self.block_size, 16, 1_048_576, integer=True)
-        _check_range("audio", "queue_blocks", self.queue_blocks, 2, 100_000, integer=True)
-        _check_range("audio", "ring_s", self.ring_s, 2.5, 600.0)
+        check_range("audio", "block_size", self.block_size, 16, 1_048_576, integer=True)
+        check_range("audio", "queue_blocks", self.queue_blocks, 2, 100_000, integer=True)
+        check_range("audio", "ring_s", self.ring_s, 2.5, 600.0)
         if self.device is not None and (isinstance(self.device, bool) or not isinstance(self.device, (int, str))):
             raise ConfigError(f"audio.device must be a device index, part of a device name, or empty; "
                               f"got {self.device!r} (run `voicelive devices`)")
@@ -123,9 +124,9 @@ class WindowConfig:
     min_window_s: float = 0.5
 
     def __post_init__(self) -> None:
-        _check_range("window", "window_s", self.window_s, 0.5, 10.0)
-        _check_range("window", "hop_s", self.hop_s, 0.1, 2.0)
-        _check_range("window", "min_window_s", self.min_window_s, 0.0, self.window_s)
+        check_range("window", "window_s", self.window_s, 0.5, 10.0)
+        check_range("window", "hop_s", self.hop_s, 0.1, 2.0)
+        check_range("window", "min_window_s", self.min_window_s, 0.0, self.window_s)
         if self.hop_s > self.window_s:
             raise ConfigError(f"window.hop_s = {self.hop_s} is longer than window.window_s = {self.window_s}; "
                               "audio between windows would never be analysed")
@@ -180,26 +181,26 @@ class VadConfig:
     min_scored_s: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_range("vad", "frame_s", self.frame_s, 0.005, 0.1)
-        _check_range("vad", "frame_hop_s", self.frame_hop_s, 0.002, self.frame_s)
+        check_range("vad", "frame_s", self.frame_s, 0.005, 0.1)
+        check_range("vad", "frame_hop_s", self.frame_hop_s, 0.002, self.frame_s)
         band = tuple(self.band_hz)
         if len(band) != 2:
             raise ConfigError(f"vad.band_hz must be [low, high] in Hz, got {self.band_hz!r}")
-        _check_range("vad", "band_hz[0]", band[0], 0.0, 7000.0)
-        _check_range("vad", "band_hz[1]", band[1], band[0] + 100.0, SAMPLE_RATE / 2)
+        check_range("vad", "band_hz[0]", band[0], 0.0, 7000.0)
+        check_range("vad", "band_hz[1]", band[1], band[0] + 100.0, SAMPLE_RATE / 2)
         object.__setattr__(self, "band_hz", (float(band[0]), float(band[1])))
-        _check_range("vad", "snr_db", self.snr_db, 0.0, 40.0)
-        _check_range("vad", "max_flatness", self.max_flatness, 0.01, 1.0)
-        _check_range("vad", "min_level_dbfs", self.min_level_dbfs, -120.0, 0.0)
-        _check_range("vad", "min_speech_fraction", self.min_speech_fraction, 0.0, 1.0)
-        _check_range("vad", "noise_percentile", self.noise_percentile, 1.0, 50.0)
-        _check_range("vad", "noise_rise_db_per_s", self.noise_rise_db_per_s, 0.0, 100.0)
-        _check_range("vad", "noise_floor_dbfs", self.noise_floor_dbfs, -140.0, -20.0)
-        _check_range("vad", "min_dynamics_db", self.min_dynamics_db, 0.0, 40.0)
+        check_range("vad", "snr_db", self.snr_db, 0.0, 40.0)
+        check_range("vad", "max_flatness", self.max_flatness, 0.01, 1.0)
+        check_range("vad", "min_level_dbfs", self.min_level_dbfs, -120.0, 0.0)
+        check_range("vad", "min_speech_fraction", self.min_speech_fraction, 0.0, 1.0)
+        check_range("vad", "noise_percentile", self.noise_percentile, 1.0, 50.0)
+        check_range("vad", "noise_rise_db_per_s", self.noise_rise_db_per_s, 0.0, 100.0)
+        check_range("vad", "noise_floor_dbfs", self.noise_floor_dbfs, -140.0, -20.0)
+        check_range("vad", "min_dynamics_db", self.min_dynamics_db, 0.0, 40.0)
         if not isinstance(self.trim_to_speech, bool):
             raise ConfigError(f"vad.trim_to_speech must be true or false, got {self.trim_to_speech!r}")
-        _check_range("vad", "pad_s", self.pad_s, 0.0, 1.0)
-        _check_range("vad", "min_scored_s", self.min_scored_s, 0.1, 10.0)
+        check_range("vad", "pad_s", self.pad_s, 0.0, 1.0)
+        check_range("vad", "min_scored_s", self.min_scored_s, 0.1, 10.0)
 
 
 SMOOTHING_MODES = ("ema", "mean")
@@ -242,14 +243,14 @@ class DecisionConfig:
 
     def __post_init__(self) -> None:
         _check_choice("decision", "smoothing", self.smoothing, SMOOTHING_MODES)
-        _check_range("decision", "ema_alpha", self.ema_alpha, 0.01, 1.0)
-        _check_range("decision", "mean_windows", self.mean_windows, 1, 100, integer=True)
-        _check_range("decision", "full_weight_speech_s", self.full_weight_speech_s, 0.05, 10.0)
-        _check_range("decision", "patience", self.patience, 1, 50, integer=True)
-        _check_range("decision", "unknown_patience", self.unknown_patience, 1, 50, integer=True)
-        _check_range("decision", "hysteresis", self.hysteresis, 0.0, 0.5)
-        _check_range("decision", "silence_timeout_s", self.silence_timeout_s, 0.0, 60.0)
-        _check_range("decision", "top_k", self.top_k, 1, 100, integer=True)
+        check_range("decision", "ema_alpha", self.ema_alpha, 0.01, 1.0)
+        check_range("decision", "mean_windows", self.mean_windows, 1, 100, integer=True)
+        check_range("decision", "full_weight_speech_s", self.full_weight_speech_s, 0.05, 10.0)
+        check_range("decision", "patience", self.patience, 1, 50, integer=True)
+        check_range("decision", "unknown_patience", self.unknown_patience, 1, 50, integer=True)
+        check_range("decision", "hysteresis", self.hysteresis, 0.0, 0.5)
+        check_range("decision", "silence_timeout_s", self.silence_timeout_s, 0.0, 60.0)
+        check_range("decision", "top_k", self.top_k, 1, 100, integer=True)
 
 
 @dataclass(frozen=True)
@@ -279,11 +280,11 @@ class DisplayConfig:
     publish_s: float = 0.05
 
     def __post_init__(self) -> None:
-        _check_range("display", "tail_s", self.tail_s, 0.1, 60.0)
-        _check_range("display", "spec_n_fft", self.spec_n_fft, 64, 8192, integer=True)
-        _check_range("display", "spec_hop_s", self.spec_hop_s, 0.002, 0.5)
-        _check_range("display", "spec_history_s", self.spec_history_s, 0.1, 30.0)
-        _check_range("display", "publish_s", self.publish_s, 0.0, 5.0)
+        check_range("display", "tail_s", self.tail_s, 0.1, 60.0)
+        check_range("display", "spec_n_fft", self.spec_n_fft, 64, 8192, integer=True)
+        check_range("display", "spec_hop_s", self.spec_hop_s, 0.002, 0.5)
+        check_range("display", "spec_history_s", self.spec_history_s, 0.1, 30.0)
+        check_range("display", "publish_s", self.publish_s, 0.0, 5.0)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
+from voicelive.config import check_range
 from voicelive.errors import ConfigError
 
 __all__ = ["KioskPolicy", "WindowEvidence", "AccessDecision", "AccessController", "KioskState",
@@ -43,15 +44,6 @@ log = logging.getLogger(__name__)
 
 LOCKED, LISTENING, GRANTED, DENIED, COOLDOWN = "locked", "listening", "granted", "denied", "cooldown"
 STATES = (LOCKED, LISTENING, GRANTED, DENIED, COOLDOWN)
-
-
-def _check(name: str, value: float, lo: float, hi: float, *, integer: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ConfigError(f"kiosk {name} must be a number in [{lo}, {hi}], got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(f"kiosk {name} must be a whole number in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"kiosk {name} = {value!r} is out of range; allowed: {lo} to {hi}")
 
 
 @dataclass(frozen=True)
@@ -96,14 +88,14 @@ class KioskPolicy:
         if not isinstance(self.target_far, (int, float)) or not 0.0 < self.target_far < 0.5:
             raise ConfigError(f"kiosk target false-accept rate must be between 0 and 0.5 (e.g. 0.005 for "
                               f"0.5 %), got {self.target_far!r}")
-        _check("min_windows", self.min_windows, 1, 50, integer=True)
-        _check("min_speech_s", self.min_speech_s, 0.0, 30.0)
-        _check("min_window_speech_s", self.min_window_speech_s, 0.0, 10.0)
-        _check("score_floor", self.score_floor, 0.0, 1.0)
-        _check("deny_after_unknown", self.deny_after_unknown, 1, 100, integer=True)
-        _check("unlock_s", self.unlock_s, 0.5, 600.0)
-        _check("cooldown_s", self.cooldown_s, 0.0, 600.0)
-        _check("listen_timeout_s", self.listen_timeout_s, 0.1, 60.0)
+        check_range("kiosk", "min_windows", self.min_windows, 1, 50, integer=True)
+        check_range("kiosk", "min_speech_s", self.min_speech_s, 0.0, 30.0)
+        check_range("kiosk", "min_window_speech_s", self.min_window_speech_s, 0.0, 10.0)
+        check_range("kiosk", "score_floor", self.score_floor, 0.0, 1.0)
+        check_range("kiosk", "deny_after_unknown", self.deny_after_unknown, 1, 100, integer=True)
+        check_range("kiosk", "unlock_s", self.unlock_s, 0.5, 600.0)
+        check_range("kiosk", "cooldown_s", self.cooldown_s, 0.0, 600.0)
+        check_range("kiosk", "listen_timeout_s", self.listen_timeout_s, 0.1, 60.0)
 
     def describe(self) -> list[tuple[str, str]]:
         """(label, value) rows for the admin screen."""

@@ -175,6 +175,16 @@ def parse_time(value: str | datetime) -> datetime:
     return t
 
 
+def newest_rows(conn: sqlite3.Connection, select_sql: str, where: list[str], params: list,
+                limit: int | None = None) -> list[tuple]:
+    """Rows of ``select_sql`` (a table with ``time`` and ``id``) matching all ``where`` clauses,
+    the newest ``limit`` of them (all if None), returned oldest first."""
+    sql = select_sql + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY time DESC, id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return conn.execute(sql, params).fetchall()[::-1]
+
+
 def not_voicelive_message(path: Path) -> str:
     return f"{path} is not a VoiceLive database (corrupt?); move it aside or restore a backup"
 

@@ -857,15 +857,10 @@ class Store(SegmentsMixin):
         if until is not None:
             where.append("time < ?")
             params.append(db.format_time(db.parse_time(until)))
-        sql = "SELECT id, time, decision, state, speaker, score, threshold, speech_s FROM access_log"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [AccessRecord(*r) for r in reversed(rows)]
+            rows = db.newest_rows(conn, "SELECT id, time, decision, state, speaker, score, threshold, speech_s "
+                                        "FROM access_log", where, params, limit)
+        return [AccessRecord(*r) for r in rows]
 
     # -- settings --------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:

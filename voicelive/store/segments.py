@@ -181,14 +181,9 @@ class SegmentsMixin:
         if since is not None:
             where.append("time >= ?")
             params.append(db.format_time(db.parse_time(since)))
-        sql = "SELECT time, speaker, score, accepted, embedding FROM live_embeddings"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
         with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()[::-1]
+            rows = db.newest_rows(conn, "SELECT time, speaker, score, accepted, embedding FROM live_embeddings",
+                                  where, params, limit)
         embs = [_emb(r[4]) for r in rows]
         return LiveEmbeddings([r[0] for r in rows], [r[1] for r in rows],
                               np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64),
