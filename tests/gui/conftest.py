@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from corpus_clips import long_utterances  # noqa: E402
+from qt_messages import failing_on_qt_warnings  # noqa: E402
 import voicelive.gui  # noqa: E402,F401  (applies the bindings work-around before Qt is used)
 
 SR = 16_000
@@ -23,27 +24,13 @@ STRANGER = "ivrvoice_ru"          # never enrolled
 NEWCOMER = "paola_dalzot_it"      # enrolled by the wizard test
 ENROLL_CLIPS = 8
 
-# Messages of Qt's offscreen platform plugin about what it cannot do (not our code's fault).
-IGNORED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",
-                       "This plugin does not support raise()",
-                       "This plugin does not support setParent()")
 
 
 @pytest.fixture(autouse=True)
 def fail_on_qt_warnings(qapp):
     """Install a Qt message handler for the test; any warning (or worse) from Qt fails it."""
-    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
-
-    records: list[str] = []
-
-    def handler(mode, context, message):
-        if mode not in (QtMsgType.QtDebugMsg, QtMsgType.QtInfoMsg) and not message.startswith(IGNORED_QT_MESSAGES):
-            records.append(f"{mode.name}: {message}")
-
-    previous = qInstallMessageHandler(handler)
-    yield records
-    qInstallMessageHandler(previous)
-    assert not records, "Qt warnings during the test:\n" + "\n".join(records)
+    with failing_on_qt_warnings() as records:
+        yield records
 
 
 @pytest.fixture(autouse=True, scope="module")

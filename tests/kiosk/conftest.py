@@ -13,13 +13,11 @@ import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from corpus_clips import long_utterances  # noqa: E402
+from qt_messages import failing_on_qt_warnings  # noqa: E402
 
 SR = 16_000
 ENROLLED = {"allison_smith_en": "Allison", "carlo_flora_it": "Carlo", "june_wallack_frca": "June"}
 STRANGER = "ivrvoice_ru"
-IGNORED_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",
-                       "This plugin does not support raise()",
-                       "This plugin does not support setParent()")
 
 
 @pytest.fixture(scope="session")
@@ -91,15 +89,5 @@ def recognizer(enrolled_template):
 @pytest.fixture
 def qt_warnings(qapp):
     """Fail the test on any Qt warning (except the offscreen plugin's own limits)."""
-    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
-
-    records: list[str] = []
-
-    def handler(mode, context, message):
-        if mode not in (QtMsgType.QtDebugMsg, QtMsgType.QtInfoMsg) and not message.startswith(IGNORED_QT_MESSAGES):
-            records.append(f"{mode.name}: {message}")
-
-    previous = qInstallMessageHandler(handler)
-    yield records
-    qInstallMessageHandler(previous)
-    assert not records, "Qt warnings during the test:\n" + "\n".join(records)
+    with failing_on_qt_warnings() as records:
+        yield records
