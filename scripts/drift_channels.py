@@ -11,30 +11,17 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # this checkout's voicelive
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))   # the altered copies the tests use
 
 import numpy as np
-import scipy.signal
 
+from altered_audio import band_limited, equalised, noisy
 from voicelive.analysis.drift import reference_from_clips
 from voicelive.analysis.embeddings import Embedder
 from voicelive.evaluation.corpus import load_manifest
 
 SR = 16_000
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-
-
-def band_limited(w):
-    return scipy.signal.sosfilt(scipy.signal.butter(4, [300, 3400], btype="band", fs=SR, output="sos"), w)
-
-
-def equalised(w):
-    hi = scipy.signal.sosfilt(scipy.signal.butter(2, 1500, btype="high", fs=SR, output="sos"), w)
-    return (w + 2.0 * hi) / 2.0
-
-
-def noisy(w, seed=0):
-    rms = np.sqrt(np.mean(w ** 2))
-    return w + np.random.default_rng(seed).standard_normal(w.size) * rms / 10 ** (10 / 20)
 
 
 def main() -> None:

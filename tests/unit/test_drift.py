@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.signal
 
+from altered_audio import band_limited, equalised, noisy
 from voicelive.analysis import drift as D
 
 
@@ -32,23 +32,6 @@ def test_too_little_recent_speech_gives_no_verdict():
     ref = D.DriftReference(x, ["a"] * 15 + ["b"] * 15, [i // 3 for i in range(30)])
     rep = ref.compare(x[:3])
     assert rep.verdict == "not enough speech" and not rep.warn
-
-
-SR = 16_000
-
-
-def band_limited(w):
-    return scipy.signal.sosfilt(scipy.signal.butter(4, [300, 3400], btype="band", fs=SR, output="sos"), w)
-
-
-def equalised(w):
-    hi = scipy.signal.sosfilt(scipy.signal.butter(2, 1500, btype="high", fs=SR, output="sos"), w)
-    return (w + 2.0 * hi) / 2.0
-
-
-def noisy(w, seed=0):
-    rms = np.sqrt(np.mean(w ** 2))
-    return w + np.random.default_rng(seed).standard_normal(w.size) * rms / 10 ** (10 / 20)
 
 
 @pytest.mark.corpus
