@@ -20,7 +20,6 @@ from voicelive.analysis.drift import reference_from_clips
 from voicelive.analysis.embeddings import Embedder
 from voicelive.evaluation.corpus import load_manifest
 
-SR = 16_000
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from integration.test_mic_pulse import PulseServer
+from integration.test_mic_pulse import pulse  # noqa: F401  (the private PulseAudio server fixture)
 
 pytestmark = pytest.mark.pulse
 REPO = Path(__file__).resolve().parents[2]
@@ -45,15 +45,6 @@ KIOSK = textwrap.dedent(r"""
     print(json.dumps({"decisions": [[d.decision, d.speaker] for d in session.decisions], "log": log,
                       "problem": session.input_problem}))
 """)
-
-
-@pytest.fixture(scope="module")
-def pulse():
-    server = PulseServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_kiosk_opens_for_an_enrolled_voice_through_a_real_capture_device(pulse, enrolled_dir, speech_files):
