@@ -224,6 +224,10 @@ class GMMUBMBackend(Backend):
             scores[rows] = sc
         return scores, speakers
 
+    def independent_cv(self) -> bool:
+        """With a final UBM a speaker's held-out models use its own statistics only."""
+        return self.shared_ubm
+
     def cross_val_target_scores(self, feats_by_speaker, folds, trials) -> np.ndarray:
         if not self.shared_ubm or sorted(self._speakers) != sorted(feats_by_speaker):
             return super().cross_val_target_scores(feats_by_speaker, folds, trials)
@@ -259,15 +263,33 @@ class GMMUBMBackend(Backend):
         return means, ok
 
     # -- persistence ------------------------------------------------------------------------
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self, *, with_stats: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if self.ubm_means is None:
             raise NotEnrolledError("gmm-ubm has no trained UBM yet; enroll speakers first")
         arrays = {"ubm_weights": self.ubm_weights, "ubm_means": self.ubm_means, "ubm_vars": self.ubm_vars}
-        arrays.update(pack("stats", [a for s in self._speakers for a in self._stats[s]]))  # n0, f0, n1, f1, ...
+        if with_stats:
+            arrays.update(pack("stats", [a for s in self._speakers for a in self._stats[s]]))  # n0, f0, n1, ...
         return arrays, {"speakers": self._speakers, "relevance": self.relevance, "feature_hash": self.feature_hash,
                         "ubm_n_speakers": self.ubm_n_speakers}
 
-    def set_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
+    def speaker_arrays(self, name: str) -> list[np.ndarray]:
+        """A speaker's per-clip statistics ``[n (k, C), f (k, C, D)]``."""
+        return list(self._stats[name])
+
+    def get_shared_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, params = self.get_state(with_stats=False)
+        return arrays, dict(params, stats="per speaker")
+
+    def set_shared_state(self, arrays, params, speaker_arrays) -> None:
+        self._set_ubm(arrays, params)
+        try:
+            self._stats = {s: (np.asarray(speaker_arrays[s][0]), np.asarray(speaker_arrays[s][1]))
+                           for s in self._speakers}
+        except (KeyError, IndexError):
+            raise ModelError("gmm-ubm statistics do not match its speakers; retrain with `voicelive train`") from None
+        self._rebuild()
+
+    def _set_ubm(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
         if params.get("feature_hash") != self.feature_hash:
             raise ModelError("gmm-ubm model was built with different features; retrain with `voicelive train`")
         self._reset()
@@ -276,6 +298,9 @@ class GMMUBMBackend(Backend):
         self.relevance = float(params["relevance"])
         self.ubm_n_speakers = int(params.get("ubm_n_speakers", len(params["speakers"])))
         self._speakers = list(params["speakers"])
+
+    def set_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
+        self._set_ubm(arrays, params)
         if is_packed(arrays, "stats"):
             flat = unpack(arrays, "stats")
             if len(flat) != 2 * len(self._speakers):
