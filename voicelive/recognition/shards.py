@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import uuid
 from pathlib import Path
@@ -53,7 +54,7 @@ def write_shard(folder: str | os.PathLike, arrays: Mapping[str, np.ndarray], met
     """
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    items = [(str(k), np.ascontiguousarray(v)) for k, v in arrays.items()]
+    items = [(str(k), np.asarray(v, order="C")) for k, v in arrays.items()]  # (ascontiguousarray makes 0-d 1-d)
     entries, offset = [], 0
     for name, a in items:
         if a.dtype.hasobject:
@@ -91,21 +92,22 @@ def read_shard(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str
         raise ModelMissingError(f"model shard {path} is missing; activate an older model version or run "
                                 "`voicelive train` to rebuild the model from the roster")
     try:
-        mm = np.memmap(path, dtype=np.uint8, mode="r")
-        if mm.size < len(MAGIC) + 8 or bytes(mm[:len(MAGIC)]) != MAGIC:
+        with open(path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)   # stays valid after close
+        if len(mm) < len(MAGIC) + 8 or mm[:len(MAGIC)] != MAGIC:
             raise ValueError("not a shard file")
         start = len(MAGIC) + 8
-        n_header = int.from_bytes(bytes(mm[len(MAGIC):start]), "little")
-        header = json.loads(bytes(mm[start:start + n_header]).decode())
+        n_header = int.from_bytes(mm[len(MAGIC):start], "little")
+        header = json.loads(mm[start:start + n_header].decode())
         base = start + n_header
         arrays = {}
         for name, dtype, shape, offset in header["arrays"]:
             dt = np.dtype(dtype)
-            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            count = int(np.prod(shape, dtype=np.int64))
             lo = base + int(offset)
-            if lo + n > mm.size:
+            if lo + count * dt.itemsize > len(mm):
                 raise ValueError(f"array '{name}' runs past the end of the file")
-            arrays[name] = mm[lo:lo + n].view(dt).reshape(shape)
+            arrays[name] = np.frombuffer(mm, dtype=dt, count=count, offset=lo).reshape(tuple(shape))
         return arrays, header["meta"]
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ModelError(f"model shard {path} is damaged ({exc}); activate an older model version or run "
