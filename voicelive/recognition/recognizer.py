@@ -347,9 +347,13 @@ class Recognizer:
         spk = self._speakers
         use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
         cvs, labels, own_scores, own_labels = [], None, [], None
+        split: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}   # the same for every backend
         for bi, b in enumerate(self.backends):
             trials = self._trials(bi)
-            full_rows, own_rows = full_roster_rows([t[0] for t in trials], full_roster_budget(len(spk)))
+            key = tuple(t[0] for t in trials)
+            if key not in split:
+                split[key] = full_roster_rows(key, full_roster_budget(len(spk)))
+            full_rows, own_rows = split[key]
             full = [trials[i] for i in full_rows]
             n_real = len(full)
             if use_pseudo:
