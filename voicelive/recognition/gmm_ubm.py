@@ -175,7 +175,24 @@ class GMMUBMBackend(Backend):
         self._held.pop(name, None)
         if name not in self._speakers:
             self._speakers.append(name)
-        self._rebuild()
+        self._update_model(self._speakers.index(name))
+
+    def _update_model(self, j: int) -> None:
+        """Rebuild speaker ``j``'s adapted means and scoring terms only (the same numbers as
+        :meth:`_rebuild`, row by row); new arrays, so a scorer holding the old ones is unaffected."""
+        if self._means is None or j > len(self._means):
+            self._rebuild()
+            return
+        s = self._speakers[j]
+        m = self._adapt(self._stats[s][0].sum(0), self._stats[s][1].sum(0))[None]
+        d, half_q = self._scoring_terms(m)
+        if j == len(self._means):
+            self._means = np.concatenate([self._means, m])
+            self._scoring = (np.concatenate([self._scoring[0], d]), np.concatenate([self._scoring[1], half_q]))
+        else:
+            means, d_all, q_all = self._means.copy(), self._scoring[0].copy(), self._scoring[1].copy()
+            means[j], d_all[j], q_all[j] = m[0], d[0], half_q[0]
+            self._means, self._scoring = means, (d_all, q_all)
 
     def _remove(self, name: str) -> None:
         self._speakers.remove(name)

@@ -114,6 +114,10 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
         names = [s for s in rec.speakers if s in rec._own[i]]
         arrays.update(pack(f"o{i}", [rec._own[i][s] for s in names]))
         own_names.append(names)
+        # (speaker index, fold) of each calibration window, in order: an array, not JSON (16 000
+        # pairs at 1000 speakers)
+        index = {s: k for k, s in enumerate(rec.speakers)}
+        arrays[f"windows{i}"] = np.array([(index[s], f) for s, f, _ in rec._windows[i]], dtype=np.int64).reshape(-1, 2)
     cal_a, cal_p = rec.calibrator.get_state()
     arrays.update(cal_a)
     arrays["card.json"] = _pack_json(rec.card())
@@ -122,7 +126,6 @@ def recognizer_arrays(rec) -> dict[str, np.ndarray]:
                                        "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers},
                                        "pseudo": [[[s, f] for s, f, _ in p] for p in rec._pseudo],
                                        "folds": rec._folds,
-                                       "windows": [[[s, f] for s, f, _ in w] for w in rec._windows],
                                        "layout": LAYOUT_SHARDS,
                                        "shards": _group_by_shard(rec),
                                        "own": own_names})
@@ -307,10 +310,10 @@ def _load_sharded(rec, p: Path, arrays, state, speakers: list[str]) -> None:
             raise ModelError(f"model file {p} is inconsistent (feature counts differ from its state); "
                              "run `voicelive train` to rebuild the model from the roster")
         rec._feats[i] = {s: feats[i][s] for s in speakers}
-        taken = {s: iter(wins[i][s]) for s in speakers}
+        taken = [iter(wins[i][s]) for s in speakers]
         try:
-            rec._windows[i] = [(s, int(f), next(taken[s])) for s, f in state["windows"][i]]
-        except (KeyError, StopIteration):
+            rec._windows[i] = [(speakers[k], f, next(taken[k])) for k, f in arrays[f"windows{i}"].tolist()]
+        except (KeyError, IndexError, StopIteration):
             raise ModelError(f"model file {p} is inconsistent (calibration windows differ from its shards); "
                              "run `voicelive train` to rebuild the model from the roster") from None
         pseudo = [_loaded_features(a) for a in unpack(arrays, f"p{i}")]
