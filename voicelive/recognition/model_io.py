@@ -1,9 +1,18 @@
 """Saving and loading an enrolled :class:`~voicelive.recognition.recognizer.Recognizer`.
 
-One ``.npz`` file holds every backend's state, the calibration, the enrollment features needed to
-recalibrate after adding a speaker, and a JSON model card. Writes go to a temp file that is fsynced
-and then ``os.replace``d over the old file, so a crash leaves the previous model intact. Loading
-checks each backend's feature-config hash against what this version computes and refuses a mismatch.
+A saved model is one small ``.npz`` *model file* plus the *shards* it names (in ``shards/`` beside
+it; see :mod:`voicelive.recognition.shards`). The model file holds every backend's shared state
+(GE2E centroids, the GMM-UBM's UBM), the calibration, each speaker's cached held-out scores, the
+folds and the JSON model card: about 3 MB at 1000 speakers. The shards hold the per-speaker bulk
+kept for recalibration (clip and calibration-window features, GMM-UBM statistics and held-out
+terms): written once, when a speaker's data changes, and shared by every later model version, so
+adding a speaker writes one shard of a few hundred kB instead of rewriting hundreds of MB.
+
+Writes: shards first (temp file, fsync, ``os.replace``, directory fsync), then the model file (temp
+file, fsync, ``os.replace``), so a crash leaves the previous model and everything it needs intact.
+Loading maps the shards instead of reading them, and checks each backend's feature-config hash
+against what this version computes (refusing a mismatch). Files from before shards (everything in
+the one ``.npz``) still load; their next save moves the data into a shard.
 """
 
 from __future__ import annotations
@@ -92,12 +101,6 @@ def write_shards(rec, folder: str | os.PathLike) -> list[str]:
         for s in new:
             rec._shard_of[s] = name
     return sorted(set(rec._shard_of.values()))
-
-
-def shard_files(rec) -> list[str]:
-    """The shards (paths relative to the model file's folder) of a recognizer written by
-    :func:`write_shards`: what its model file needs beside it."""
-    return [f"{shards.SHARD_DIR}/{n}" for n in sorted(set(rec._shard_of.values()))]
 
 
 def recognizer_arrays(rec) -> dict[str, np.ndarray]:

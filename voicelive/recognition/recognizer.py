@@ -21,6 +21,7 @@ from voicelive.errors import ConfigError, NotEnrolledError
 from voicelive.recognition.base import Backend, ClipsBySpeaker, Features
 from voicelive.recognition.calibration import Calibrator
 from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
+from voicelive.recognition.shards import SHARD_DIR
 
 DEFAULT_TARGET_FAR = 0.01
 MIN_REAL_COHORT = 8
@@ -472,7 +473,7 @@ class Recognizer:
             "thresholds": self.threshold_report(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             # files beside the model file that it needs (its shards; see model_io.write_shards)
-            "files": [f"shards/{n}" for n in sorted(set(self._shard_of.values()))],
+            "files": [f"{SHARD_DIR}/{n}" for n in sorted(set(self._shard_of.values()))],
         }
 
     def save(self, path: str | Path) -> Path:

@@ -79,7 +79,7 @@ def write_shard(folder: str | os.PathLike, arrays: Mapping[str, np.ndarray], met
             fh.flush()
             os.fsync(fh.fileno())
         name = h.hexdigest()[:NAME_HEX] + SUFFIX
-        os.replace(tmp, folder / name)
+        os.replace(tmp, folder / name)   # same name = same bytes (and it heals a damaged copy)
     finally:
         tmp.unlink(missing_ok=True)
     return name
