@@ -240,3 +240,30 @@ def test_a_card_listing_files_outside_the_shards_folder_is_refused(enrolled_stor
         store.save_model("ge2e", {"files": ["shards/" + "0" * 32 + ".vls"]}, lambda p: p.write_bytes(b"m"))
     json.dumps(store.active_model().card)   # the active model is untouched
     store.verify_model()
+
+
+def test_many_enrollments_do_not_pile_up_shards(tmp_path, monkeypatch, ge2e_weights):
+    """One shard per enrollment, but beyond MAX_SHARDS the smallest are merged into the next one
+    (at most MAX_MERGED_SPEAKERS speakers rewritten), and the model loads the same."""
+    monkeypatch.setattr(model_io, "MAX_SHARDS", 4)
+    monkeypatch.setattr(model_io, "MAX_MERGED_SPEAKERS", 3)
+    rng = np.random.default_rng(3)
+
+    def feats():
+        c = np.abs(rng.normal(size=256))
+        return [np.abs(c + 0.3 * rng.normal(size=256)).astype(np.float32) for _ in range(4)]
+
+    rec = Recognizer.create("ge2e")
+    rec.enroll_features([{"a": feats(), "b": feats()}])
+    counts = []
+    for k in range(12):
+        rec.add_speaker_features(f"n{k:02d}", [feats()])
+        model_io.save_recognizer(rec, tmp_path)
+        counts.append(len(model_io._group_by_shard(rec)))
+    # 14 speakers in 12 enrollments: merges keep it at a handful (without them: 13 shards)
+    assert counts[:4] == [1, 2, 3, 4] and max(counts) <= 5, counts
+    assert len(list((tmp_path / "shards").iterdir())) == counts[-1]   # unused ones were deleted
+    back = model_io.load_recognizer(tmp_path)
+    w = np.abs(rng.normal(size=256)).astype(np.float32)
+    np.testing.assert_array_equal(back.logits_features([w]), rec.logits_features([w]))
+    _assert_same(back, rec)

@@ -68,21 +68,45 @@ def _loaded_features(a: np.ndarray) -> np.ndarray:
 
 
 def _group_by_shard(rec) -> dict[str, list[str]]:
+    """Shard name -> the speakers of ``rec`` whose data it holds (speakers without one left out)."""
     out: dict[str, list[str]] = {}
     for s in rec.speakers:
-        out.setdefault(rec._shard_of[s], []).append(s)
+        if s in rec._shard_of:
+            out.setdefault(rec._shard_of[s], []).append(s)
     return out
+
+
+MAX_SHARDS = 64
+"""A model whose speakers are spread over more shards than this (one per enrollment, over time) has
+its smallest shards merged into the next one written, so loading does not open a file per speaker
+(shards then hold ~:data:`MAX_MERGED_SPEAKERS` speakers each: ~80 shards at 1000 speakers at most)."""
+MAX_MERGED_SPEAKERS = 64
+"""At most this many speakers' data is rewritten by such a merge (bounded extra time per update)."""
 
 
 def write_shards(rec, folder: str | os.PathLike) -> list[str]:
     """Write one new shard (in ``folder``) with the per-speaker data of every speaker of ``rec``
-    that is not in a shard of ``folder`` yet; returns the names of all shards ``rec`` now uses."""
+    that is not in a shard of ``folder`` yet (and, beyond :data:`MAX_SHARDS` shards, of the
+    speakers of the smallest ones); returns the names of all shards ``rec`` now uses."""
     folder = Path(folder)
     existing = {n: (folder / n).is_file() for n in set(rec._shard_of.values())}
     for s in list(rec._shard_of):
         if s not in rec.speakers or not existing[rec._shard_of[s]]:
             del rec._shard_of[s]
     new = [s for s in rec.speakers if s not in rec._shard_of]
+    groups = _group_by_shard(rec) if new else {}
+    if len(groups) + 1 > MAX_SHARDS:
+        merged: list[str] = []
+        n_merged = 0
+        for _, members in sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0])):
+            if len(merged) + len(members) > MAX_MERGED_SPEAKERS:
+                break
+            merged += members
+            n_merged += 1
+        if n_merged >= 2:       # (rewriting one shard's speakers alone would change nothing)
+            for s in merged:
+                del rec._shard_of[s]
+            new = [s for s in rec.speakers if s not in rec._shard_of]
     if new:
         arrays: dict[str, np.ndarray] = {}
         counts = []
