@@ -323,16 +323,21 @@ class Recognizer:
         A backend whose held-out scores of a speaker depend on that speaker's data alone
         (``independent_cv()``: GE2E; the GMM-UBM once its UBM is final) has them computed once per
         speaker, when it is enrolled, and cached (saved with the model): an update then scores only
-        the new speaker's trials instead of every trial of the roster. The numbers are the same as
-        scoring all rows at once (each row's score is computed by the same code on the same data)."""
+        the new speaker's trials instead of every trial of the roster. Each row is scored by the same
+        code on the same data as in one batch (a BLAS product of another shape can change the last
+        bits: ≤ 1e-12 on the calibrated logits, see docs/BENCHMARKS.md)."""
         b = self.backends[bi]
         if not getattr(b, "independent_cv", lambda: False)():
             self._own[bi] = {}
             return b.cross_val_target_scores(self._feats[bi], self._folds, [trials[i] for i in rows])
         cache = self._own[bi]
-        for s in self._speakers:
-            if s not in cache:
-                cache[s] = np.asarray(b.cross_val_target_scores(self._feats[bi], self._folds, self._trials(bi, [s])),
+        missing = [s for s in self._speakers if s not in cache]
+        if missing:
+            by_spk: dict[str, list[tuple[str, int, Features]]] = {s: [] for s in missing}
+            for t in self._trials(bi, missing):   # each speaker's clips, then its windows
+                by_spk[t[0]].append(t)
+            for s in missing:
+                cache[s] = np.asarray(b.cross_val_target_scores(self._feats[bi], self._folds, by_spk[s]),
                                       dtype=np.float64)
         # position of each trial among its speaker's trials (clips first, then windows, as in _trials)
         seen: dict[str, int] = {}
