@@ -862,6 +862,8 @@ class Store(SegmentsMixin):
                            and f"models/{p.name}" not in known]
             # files beside the models (shards) that no kept version lists; deleted while holding
             # the lock, so a save that checked its files exist cannot lose one before its commit
+            # (a save in another process that wrote its shard but has not committed yet fails
+            # cleanly at that check, "missing", and writes it again when retried)
             needed = {f for r in kept for f in _card_files(json.loads(r[1]))}
             shared = self.models_dir / SHARED_FILES_DIR
             for p in shared.iterdir() if shared.is_dir() else []:
