@@ -339,13 +339,18 @@ class Recognizer:
             for s in missing:
                 cache[s] = np.asarray(b.cross_val_target_scores(self._feats[bi], self._folds, by_spk[s]),
                                       dtype=np.float64)
-        # position of each trial among its speaker's trials (clips first, then windows, as in _trials)
-        seen: dict[str, int] = {}
+        # every cached score in one vector (speakers in order), and each trial's place in it: its
+        # speaker's offset + its position among that speaker's trials (clips, then windows)
+        pos = {s: k for k, s in enumerate(self._speakers)}
+        codes = np.fromiter((pos[t[0]] for t in trials), dtype=np.int64, count=len(trials))
+        flat = np.concatenate([cache[s] for s in self._speakers]) if self._speakers else np.zeros(0)
+        offsets = np.concatenate([[0], np.cumsum([len(cache[s]) for s in self._speakers])[:-1]]).astype(np.int64)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], codes[order])      # first sorted index of each code
         local = np.empty(len(trials), dtype=np.int64)
-        for i, (s, _, _) in enumerate(trials):
-            local[i] = seen.get(s, 0)
-            seen[s] = local[i] + 1
-        return np.array([cache[trials[i][0]][local[i]] for i in rows], dtype=np.float64)
+        local[order] = np.arange(len(trials)) - starts
+        rows = np.asarray(rows, dtype=np.int64)
+        return flat[offsets[codes[rows]] + local[rows]]
 
     def _calibrate(self) -> None:
         t0 = time.perf_counter()
@@ -392,7 +397,12 @@ class Recognizer:
         rows = []
         for b, f in zip(self.backends, feats):
             s = b.score_features(f)
-            order = [b.speakers.index(n) for n in self._speakers]
+            names = b.speakers
+            if names == self._speakers:
+                order = slice(None)
+            else:   # a dict, not list.index per speaker: O(S), not O(S^2), at 1000 speakers
+                pos = {n: i for i, n in enumerate(names)}
+                order = [pos[n] for n in self._speakers]
             rows.append(np.asarray(s, dtype=np.float64)[order])
         return np.stack(rows)
 
