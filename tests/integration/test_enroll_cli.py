@@ -197,5 +197,7 @@ def test_enrollment_scaling_benchmark_smoke(monkeypatch, capsys, ge2e_weights):
         cells = [c.strip() for c in row.strip("|").split("|")]
         update, parts = float(cells[4]), [float(c) for c in cells[5:10]]
         assert 0 < update < 120 and sum(parts) <= update * 1.05 + 0.05
-        assert cells[11] in ("yes", "**no**")
+        model_mb, written_mb = float(cells[10]), float(cells[11])
+        assert 0 < written_mb <= model_mb     # the update writes at most the whole model
+        assert cells[12] in ("yes", "**no**")
     assert "target <= 2 s" in out and "Machine:" in out

@@ -91,3 +91,18 @@ def test_small_rosters_use_exact_per_fold_refits(monkeypatch):
     monkeypatch.setattr(GMMUBMBackend, "_train_ubm", spy)
     scores, _ = b.cross_val_scores(feats, folds, trials)
     assert len(calls) == 3 and np.isfinite(scores).all()   # one UBM per held-out fold
+
+
+def test_adding_a_speaker_updates_its_row_only_with_the_numbers_of_a_full_rebuild(roster):
+    b, feats = roster
+    clone = GMMUBMBackend()
+    clone.set_state(*b.get_state())
+    extra = _frames(b, 7, 3, 700)
+    clone.add_speaker_features("new", extra)            # appended
+    clone.add_speaker_features("s2", feats["s3"])       # replaced in place
+    means, (d, half_q) = clone._means, clone._scoring
+    clone._rebuild()
+    np.testing.assert_array_equal(means, clone._means)
+    np.testing.assert_array_equal(d, clone._scoring[0])
+    np.testing.assert_array_equal(half_q, clone._scoring[1])
+    assert clone.speakers[-1] == "new" and len(means) == 7

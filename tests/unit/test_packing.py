@@ -35,3 +35,18 @@ def test_damaged_index_is_a_model_error():
     del arrays["x/dtypes"]
     with pytest.raises(ModelError):
         unpack(arrays, "x")
+
+
+def test_runs_of_same_shaped_arrays_unpack_as_separate_views():
+    """Back-to-back arrays of one shape come back from one reshaped block (fast path); mixed with
+    other shapes, dtypes and scalars, every item is still itself."""
+    rng = np.random.default_rng(1)
+    items = ([rng.normal(size=256).astype(np.float32) for _ in range(5)] + [np.ones(()), np.ones(())]
+             + [rng.normal(size=(3, 4)) for _ in range(3)] + [rng.normal(size=256).astype(np.float32)]
+             + [np.zeros((0, 4)), np.zeros((0, 4))])
+    back = unpack(pack("r", items), "r")
+    assert len(back) == len(items)
+    for a, b in zip(items, back):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    assert not np.shares_memory(back[0], back[1])

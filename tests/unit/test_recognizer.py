@@ -58,13 +58,56 @@ def test_save_load_round_trip(rec, tmp_path):
     assert card["members"][0]["feature_hash"]
 
 
+def legacy_packed_arrays(rec) -> dict:
+    """A model file as written before shards (up to commit 2dbb484): every feature, window and
+    statistic packed into the one ``.npz``, no cached held-out scores."""
+    from voicelive.recognition.packing import pack
+
+    arrays, params = {}, []
+    for i, b in enumerate(rec.backends):
+        a, p = b.get_state()
+        arrays.update({f"b{i}/{k}": v for k, v in a.items()})
+        params.append(p)
+        arrays.update(pack(f"f{i}", [model_io._stored_features(f) for s in rec.speakers for f in rec._feats[i][s]]))
+        arrays.update(pack(f"p{i}", [model_io._stored_features(f) for _, _, f in rec._pseudo[i]]))
+        arrays.update(pack(f"w{i}", [model_io._stored_features(f) for _, _, f in rec._windows[i]]))
+    cal_a, cal_p = rec.calibrator.get_state()
+    arrays.update(cal_a)
+    card = rec.card()
+    card.pop("files")
+    arrays["card.json"] = np.frombuffer(json.dumps(card).encode(), dtype=np.uint8)
+    state = {"backend_params": params, "calibration": cal_p, "target_far": rec.target_far,
+             "n_clips": {s: len(rec._feats[0][s]) for s in rec.speakers},
+             "pseudo": [[[s, f] for s, f, _ in p] for p in rec._pseudo], "folds": rec._folds,
+             "windows": [[[s, f] for s, f, _ in w] for w in rec._windows]}
+    arrays["state.json"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    return arrays
+
+
+def test_model_written_before_shards_still_loads(rec, tmp_path):
+    """Files from before shards (everything in the one file) load with the same scores and features,
+    and the next save moves their data into a shard."""
+    np.savez(tmp_path / "model.npz", **legacy_packed_arrays(rec))
+    back = model_io.load_recognizer(tmp_path)
+    w = synth_speaker_wave(2, 2.0, seed=98)
+    np.testing.assert_allclose(back.logits(w), rec.logits(w), rtol=1e-6, atol=1e-6)
+    assert back.threshold == rec.threshold
+    for i in range(len(rec.backends)):
+        for s in rec.speakers:
+            for a, b in zip(back._feats[i][s], rec._feats[i][s]):
+                np.testing.assert_array_equal(a, model_io._loaded_features(model_io._stored_features(b)))
+    assert back._shard_of == {}
+    model_io.save_recognizer(back, tmp_path)
+    again = model_io.load_recognizer(tmp_path)
+    assert set(again._shard_of) == set(rec.speakers)
+    np.testing.assert_allclose(again.logits(w), rec.logits(w), rtol=1e-6, atol=1e-6)
+
+
 def test_model_written_one_member_per_array_still_loads(rec, tmp_path):
     """Files from before the features were packed keep loading (same scores, same stored features)."""
     from voicelive.recognition.packing import unpack
 
-    path = rec.save(tmp_path)
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
+    arrays = legacy_packed_arrays(rec)
     state = json.loads(arrays["state.json"].tobytes())
     old = {k: v for k, v in arrays.items() if "/index" not in k and "/dtypes" not in k and "/data." not in k}
     for i in range(len(rec.backends)):
@@ -79,7 +122,7 @@ def test_model_written_one_member_per_array_still_loads(rec, tmp_path):
     gmm = 1  # fusion = ge2e, gmm-ubm
     for k, a in enumerate(unpack({key[3:]: v for key, v in arrays.items() if key.startswith("b1/")}, "stats")):
         old[f"b{gmm}/stats_{'nf'[k % 2]}/{k // 2}"] = a
-    np.savez(path, **old)
+    np.savez(tmp_path / "model.npz", **old)
     back = model_io.load_recognizer(tmp_path)
     w = synth_speaker_wave(2, 2.0, seed=98)
     np.testing.assert_allclose(back.logits(w), rec.logits(w), rtol=1e-6, atol=1e-6)

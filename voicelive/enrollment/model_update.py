@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from voicelive.errors import ModelError, NotEnrolledError
-from voicelive.recognition.model_io import load_recognizer, write_recognizer
+from voicelive.recognition.model_io import load_recognizer, write_recognizer, write_shards
+from voicelive.recognition.shards import SHARD_DIR
 from voicelive.recognition.recognizer import Recognizer
 from voicelive.recognition.registry import DEFAULT_BACKEND
 
@@ -38,6 +39,12 @@ def active_recognizer(store) -> Recognizer | None:
 
 
 def save_active(store, rec: Recognizer) -> int:
+    """Save ``rec`` as the store's new active model version. Only the speakers whose data changed go
+    to disk beyond the (small) model file: a new shard in ``models/shards`` (see
+    :func:`~voicelive.recognition.model_io.write_shards`), written and fsynced before the version
+    that uses it is committed; the card lists the shards so the store keeps them while it is kept."""
+    store.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_shards(rec, store.models_dir / SHARD_DIR)
     return store.save_model(rec.name, rec.card(), lambda p: write_recognizer(rec, p))
 
 

@@ -416,9 +416,13 @@ class EnrollmentSession:
 
     # -- embedding ------------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Load the default embedding model now (it is loaded on the first clip otherwise)."""
+        """Load the default embedding model now (it is loaded on the first clip otherwise) and
+        import what the model update in :meth:`finish` uses (scikit-learn's logistic regression
+        for the calibration: ~0.8 s the first time in a process), so that the time from the last
+        clip to the updated model is spent on the update, not on imports. Call it before recording."""
         with self._lock:
             self._embedder()
+        import sklearn.linear_model  # noqa: F401  (imported by Calibrator.fit)
 
     def _embedder(self) -> Callable[[np.ndarray], np.ndarray] | None:
         if not self._embed_loaded:

@@ -161,6 +161,26 @@ class Backend(ABC):
         col = {s: j for j, s in enumerate(speakers)}
         return scores[np.arange(len(trials)), [col[t[0]] for t in trials]]
 
+    def independent_cv(self) -> bool:
+        """Whether a speaker's held-out scores (:meth:`cross_val_target_scores` of its own trials)
+        depend on that speaker's features alone, so they can be computed once when it is enrolled
+        and kept while others come and go. False by default (the k-fold refits see everyone)."""
+        return False
+
+    def speaker_arrays(self, name: str) -> list[np.ndarray]:
+        """The per-speaker bulk of :meth:`get_state` (saved with the speaker's features in a model
+        shard, see :mod:`voicelive.recognition.model_io`). None by default."""
+        return []
+
+    def get_shared_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """:meth:`get_state` without what :meth:`speaker_arrays` returns."""
+        return self.get_state()
+
+    def set_shared_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any],
+                         speaker_arrays: Mapping[str, Sequence[np.ndarray]]) -> None:
+        """Inverse of :meth:`get_shared_state` plus :meth:`speaker_arrays` of every speaker."""
+        self.set_state(arrays, params)
+
     def fresh(self) -> "Backend":
         """An untrained copy with the same options (shares read-only resources such as weights)."""
         clone = copy.copy(self)

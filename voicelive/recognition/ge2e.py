@@ -156,6 +156,9 @@ class GE2EBackend(Backend):
         out[np.arange(len(trials)), own_col] = self._held_out_own(feats_by_speaker, folds, trials, E)
         return out, speakers
 
+    def independent_cv(self) -> bool:
+        return True
+
     def cross_val_target_scores(self, feats_by_speaker, folds, trials) -> np.ndarray:
         if not trials:
             return np.zeros(0)

@@ -13,7 +13,10 @@ may still be refitted uses the base class's k-fold refits (the UBM must not have
 clips). Once the UBM is final (trained on :data:`GMMUBMBackend.UBM_MIN_SPEAKERS` speakers), the
 held-out models are MAP-adapted from it with the held-out fold's statistics left out, and stored
 clips and calibration windows shrink to their statistics (:meth:`GMMUBMBackend.summarise`): an
-update then costs milliseconds per speaker instead of refitting five UBMs.
+update then costs milliseconds per speaker instead of refitting five UBMs. Each speaker's held-out
+scoring terms (one per fold) are then computed once and kept (saved with its statistics, see
+:meth:`GMMUBMBackend.speaker_arrays`), so recalibrating 1000 speakers gathers rows instead of
+adapting 5000 models.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class GMMUBMBackend(Backend):
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (n (k, C), f (k, C, D)) per clip
         self._means: np.ndarray | None = None        # (S, C, D) adapted means
         self._scoring: tuple[np.ndarray, np.ndarray] | None = None  # see _scoring_terms
+        # speaker -> (its clip folds, {fold: held-out scoring terms}): see _held_out_terms
+        self._held: dict[str, tuple[tuple[int, ...], dict[int, tuple[np.ndarray, np.ndarray, bool]]]] = {}
         self.ubm_n_speakers = 0
 
     def extract(self, wave: np.ndarray) -> np.ndarray:
@@ -170,13 +175,32 @@ class GMMUBMBackend(Backend):
             return
         stats = [self._clip_stats(x) for x in feats]
         self._stats[name] = (np.stack([s[0] for s in stats]), np.stack([s[1] for s in stats]))
+        self._held.pop(name, None)
         if name not in self._speakers:
             self._speakers.append(name)
-        self._rebuild()
+        self._update_model(self._speakers.index(name))
+
+    def _update_model(self, j: int) -> None:
+        """Rebuild speaker ``j``'s adapted means and scoring terms only (the same numbers as
+        :meth:`_rebuild`, row by row); new arrays, so a scorer holding the old ones is unaffected."""
+        if self._means is None or j > len(self._means):
+            self._rebuild()
+            return
+        s = self._speakers[j]
+        m = self._adapt(self._stats[s][0].sum(0), self._stats[s][1].sum(0))[None]
+        d, half_q = self._scoring_terms(m)
+        if j == len(self._means):
+            self._means = np.concatenate([self._means, m])
+            self._scoring = (np.concatenate([self._scoring[0], d]), np.concatenate([self._scoring[1], half_q]))
+        else:
+            means, d_all, q_all = self._means.copy(), self._scoring[0].copy(), self._scoring[1].copy()
+            means[j], d_all[j], q_all[j] = m[0], d[0], half_q[0]
+            self._means, self._scoring = means, (d_all, q_all)
 
     def _remove(self, name: str) -> None:
         self._speakers.remove(name)
         del self._stats[name]
+        self._held.pop(name, None)
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -217,12 +241,16 @@ class GMMUBMBackend(Backend):
         trial_n, trial_g = self._trials_centred(trials)
         trial_fold = np.array([t[1] for t in trials])
         for f in sorted(set(trial_fold.tolist())):
-            means, ok = self._held_out_means(speakers, folds, f)
+            d, half_q, ok = self._held_out_terms(speakers, folds, f)
             rows = trial_fold == f
-            sc = self._llr_from_stats(trial_n[rows], trial_g[rows], self._scoring_terms(means))
+            sc = self._llr_from_stats(trial_n[rows], trial_g[rows], (d, half_q))
             sc[:, ~ok] = np.nan
             scores[rows] = sc
         return scores, speakers
+
+    def independent_cv(self) -> bool:
+        """With a final UBM a speaker's held-out models use its own statistics only."""
+        return self.shared_ubm
 
     def cross_val_target_scores(self, feats_by_speaker, folds, trials) -> np.ndarray:
         if not self.shared_ubm or sorted(self._speakers) != sorted(feats_by_speaker):
@@ -236,15 +264,39 @@ class GMMUBMBackend(Backend):
         for i, (s, f, _) in enumerate(trials):
             by_key.setdefault((s, f), []).append(i)
         for s, f in keys:
-            means, ok = self._held_out_means([s], folds, f)
+            d, half_q, ok = self._held_out_terms([s], folds, f)
             if ok[0]:
                 rows = np.array(by_key[(s, f)])
-                out[rows] = self._llr_from_stats(trial_n[rows], trial_g[rows], self._scoring_terms(means))[:, 0]
+                out[rows] = self._llr_from_stats(trial_n[rows], trial_g[rows], (d, half_q))[:, 0]
         return out
 
     def _trials_centred(self, trials) -> tuple[np.ndarray, np.ndarray]:
         centred = [self._centred_stats(x) for _, _, x in trials]
         return np.stack([c[0] for c in centred]), np.stack([c[1] for c in centred])
+
+    def _held_out_terms(self, speakers, folds, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_scoring_terms` of the held-out models of ``speakers`` for ``fold`` (see
+        :meth:`_held_out_means`) as ``d (S, C*D)``, ``half_q (S, C)``, ``ok (S,)``.
+
+        Each speaker's terms depend on its own statistics and folds only (the UBM is final), so
+        they are computed once per (speaker, fold), kept while the speaker's clips do not change
+        and saved with its statistics (:meth:`speaker_arrays`): a calibration of 1000 speakers then
+        gathers rows instead of adapting 5000 models. Same numbers (same code per speaker)."""
+        rows_d, rows_q, ok = [], [], np.zeros(len(speakers), dtype=bool)
+        for j, s in enumerate(speakers):
+            key = tuple(int(x) for x in folds[s])
+            memo = self._held.get(s)
+            if memo is None or memo[0] != key:
+                memo = self._held[s] = (key, {})
+            terms = memo[1].get(fold)
+            if terms is None:
+                means, good = self._held_out_means([s], folds, fold)
+                d, half_q = self._scoring_terms(means)
+                terms = memo[1][fold] = (d[0], half_q[0], bool(good[0]))
+            rows_d.append(terms[0])
+            rows_q.append(terms[1])
+            ok[j] = terms[2]
+        return np.stack(rows_d), np.stack(rows_q), ok
 
     def _held_out_means(self, speakers, folds, fold: int) -> tuple[np.ndarray, np.ndarray]:
         """MAP means ``(S, C, D)`` of ``speakers`` without their clips of ``fold``, and which of
@@ -259,15 +311,46 @@ class GMMUBMBackend(Backend):
         return means, ok
 
     # -- persistence ------------------------------------------------------------------------
-    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def get_state(self, *, with_stats: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if self.ubm_means is None:
             raise NotEnrolledError("gmm-ubm has no trained UBM yet; enroll speakers first")
         arrays = {"ubm_weights": self.ubm_weights, "ubm_means": self.ubm_means, "ubm_vars": self.ubm_vars}
-        arrays.update(pack("stats", [a for s in self._speakers for a in self._stats[s]]))  # n0, f0, n1, f1, ...
+        if with_stats:
+            arrays.update(pack("stats", [a for s in self._speakers for a in self._stats[s]]))  # n0, f0, n1, ...
         return arrays, {"speakers": self._speakers, "relevance": self.relevance, "feature_hash": self.feature_hash,
                         "ubm_n_speakers": self.ubm_n_speakers}
 
-    def set_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
+    def speaker_arrays(self, name: str) -> list[np.ndarray]:
+        """A speaker's per-clip statistics ``[n (k, C), f (k, C, D)]`` and, when computed, its
+        held-out scoring terms ``[folds (k,), fold ids (m,), d (m, C*D), half_q (m, C), ok (m,)]``."""
+        out = list(self._stats[name])
+        memo = self._held.get(name)
+        if memo is not None and memo[1]:
+            ids = sorted(memo[1])
+            out += [np.array(memo[0], dtype=np.int64), np.array(ids, dtype=np.int64),
+                    np.stack([memo[1][f][0] for f in ids]), np.stack([memo[1][f][1] for f in ids]),
+                    np.array([memo[1][f][2] for f in ids], dtype=np.uint8)]
+        return out
+
+    def get_shared_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, params = self.get_state(with_stats=False)
+        return arrays, dict(params, stats="per speaker")
+
+    def set_shared_state(self, arrays, params, speaker_arrays) -> None:
+        self._set_ubm(arrays, params)
+        try:
+            for s in self._speakers:
+                arr = speaker_arrays[s]
+                self._stats[s] = (np.asarray(arr[0]), np.asarray(arr[1]))
+                if len(arr) == 7:
+                    folds, ids, d, half_q, ok = arr[2:]
+                    self._held[s] = (tuple(int(x) for x in folds),
+                                     {int(f): (d[i], half_q[i], bool(ok[i])) for i, f in enumerate(ids)})
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise ModelError("gmm-ubm statistics do not match its speakers; retrain with `voicelive train`") from None
+        self._rebuild()
+
+    def _set_ubm(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
         if params.get("feature_hash") != self.feature_hash:
             raise ModelError("gmm-ubm model was built with different features; retrain with `voicelive train`")
         self._reset()
@@ -276,6 +359,9 @@ class GMMUBMBackend(Backend):
         self.relevance = float(params["relevance"])
         self.ubm_n_speakers = int(params.get("ubm_n_speakers", len(params["speakers"])))
         self._speakers = list(params["speakers"])
+
+    def set_state(self, arrays: Mapping[str, np.ndarray], params: Mapping[str, Any]) -> None:
+        self._set_ubm(arrays, params)
         if is_packed(arrays, "stats"):
             flat = unpack(arrays, "stats")
             if len(flat) != 2 * len(self._speakers):

@@ -57,14 +57,31 @@ def unpack(arrays: Mapping[str, np.ndarray], prefix: str) -> list[np.ndarray]:
         index = np.asarray(arrays[f"{prefix}/index"])
         dtypes = np.asarray(arrays[f"{prefix}/dtypes"], dtype=np.uint8).tobytes().decode()
         data = [np.asarray(arrays[f"{prefix}/data.{d}"]) for d in dtypes.split(",")] if dtypes else []
-        out = []
-        for dt, off, ndim, *dims in index.tolist():
-            shape = tuple(dims[:ndim])
-            n = math.prod(shape)
-            buf = data[dt]
-            if off < 0 or off + n > buf.size:
-                raise ValueError("index points past the data")
-            out.append(buf[off:off + n].reshape(shape))
+        if index.ndim != 2 or index.shape[1] != _INDEX_COLS:
+            raise ValueError(f"index has shape {index.shape}")
+        dt, off, nd, dims = index[:, 0], index[:, 1], index[:, 2], index[:, 3:]
+        if len(index) and (dt.min() < 0 or dt.max() >= len(data) or nd.min() < 0 or nd.max() > MAX_NDIM):
+            raise ValueError("index names an unknown dtype or rank")
+        sizes = np.where(np.arange(MAX_NDIM)[None, :] < nd[:, None], dims, 1).prod(axis=1)
+        ends = np.array([b.size for b in data], dtype=np.int64)[dt] if len(index) else np.zeros(0, np.int64)
+        if np.any(off < 0) or np.any(sizes < 0) or np.any(off + sizes > ends):
+            raise ValueError("index points past the data")
+        # runs of same-shaped arrays stored back to back (the usual case: every embedding, every
+        # clip's statistics) are cut from one reshaped block: the same views, without a Python
+        # step per array
+        same = np.zeros(len(index), dtype=bool)
+        same[1:] = ((dt[1:] == dt[:-1]) & (nd[1:] == nd[:-1]) & (dims[1:] == dims[:-1]).all(axis=1)
+                    & (off[1:] == off[:-1] + sizes[:-1]))
+        starts = np.flatnonzero(~same).tolist() + [len(index)]
+        out: list[np.ndarray] = []
+        for a, b in zip(starts[:-1], starts[1:]):
+            k, o, n, rank = int(dt[a]), int(off[a]), int(sizes[a]), int(nd[a])
+            shape = tuple(int(x) for x in dims[a, :rank])
+            buf = data[k]
+            if b - a > 1 and n > 0 and rank > 0:
+                out += list(buf[o:o + (b - a) * n].reshape((b - a,) + shape))
+            else:
+                out += [buf[o + i * n:o + (i + 1) * n].reshape(shape) for i in range(b - a)]
         return out
     except (KeyError, ValueError, IndexError, UnicodeDecodeError) as exc:
         raise ModelError(f"packed arrays '{prefix}' are damaged ({exc}); re-enroll or restore a backup") from exc

@@ -21,6 +21,7 @@ from voicelive.errors import ConfigError, NotEnrolledError
 from voicelive.recognition.base import Backend, ClipsBySpeaker, Features
 from voicelive.recognition.calibration import Calibrator
 from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
+from voicelive.recognition.shards import SHARD_DIR
 
 DEFAULT_TARGET_FAR = 0.01
 MIN_REAL_COHORT = 8
@@ -148,6 +149,12 @@ class Recognizer:
         # pseudo-impostor trials (source speaker, fold of the source clip, features)
         self._pseudo: list[list[tuple[str, int, Features]]] = [[] for _ in self.backends]
         self._speakers: list[str] = []
+        # per backend: speaker -> held-out scores of that speaker's trials (clips, then windows)
+        # against its own model; only for backends with independent_cv() (see _own_scores)
+        self._own: list[dict[str, np.ndarray]] = [{} for _ in self.backends]
+        # speaker -> name of the model shard holding its features as saved (see model_io); a
+        # speaker whose features or statistics changed since is not in it and goes to a new shard
+        self._shard_of: dict[str, str] = {}
         self._threshold_logit = 0.0
         self.timings: dict[str, float] = {}
         self.set_target_far(target_far)
@@ -188,6 +195,7 @@ class Recognizer:
         self._folds = {s: assign_folds(s, len(self._feats[0][s])) for s in self._speakers}
         self._windows = [[] for _ in self.backends]
         self._pseudo = [[] for _ in self.backends]
+        self._forget_all()
         if clips_by_speaker is not None:
             for s in self._speakers:
                 self._add_windows(s, clips_by_speaker[s])
@@ -225,13 +233,15 @@ class Recognizer:
     def add_speaker_features(self, name: str, feats_per_backend: Sequence[Sequence[Features]], *,
                              clips: Sequence[np.ndarray] | None = None) -> None:
         t0 = time.perf_counter()
-        for b, store, f in zip(self.backends, self._feats, feats_per_backend):
+        self._forget(name)
+        for bi, (b, store, f) in enumerate(zip(self.backends, self._feats, feats_per_backend)):
             store[name] = list(f)
             refit = getattr(b, "needs_refit_on_add", lambda: False)()
             if b.speakers and not refit:
                 b.add_speaker_features(name, list(f))
             else:
                 b.enroll_features(store)
+                self._forget_all(bi)  # a refit (new UBM) changes every speaker's statistics and scores
         self._speakers = sorted(self._feats[0])
         self._folds[name] = assign_folds(name, len(self._feats[0][name]))
         if clips is not None:
@@ -255,6 +265,7 @@ class Recognizer:
                 b.remove_speaker(name)
             else:
                 b._reset()
+        self._forget(name)
         self._folds.pop(name, None)
         self._windows = [[t for t in w if t[0] != name] for w in self._windows]
         self._pseudo = [[t for t in p if t[0] != name] for p in self._pseudo]
@@ -264,15 +275,82 @@ class Recognizer:
         else:
             self.calibrator = None
 
+    def _forget(self, name: str) -> None:
+        """``name``'s data changed (or is gone): drop its cached held-out scores and its shard."""
+        for own in self._own:
+            own.pop(name, None)
+        self._shard_of.pop(name, None)
+
+    def _forget_all(self, backend_index: int | None = None) -> None:
+        """Every speaker's data changed (a backend refit): drop all cached scores and shards."""
+        for bi in range(len(self.backends)):
+            if backend_index is None or bi == backend_index:
+                self._own[bi] = {}
+        self._shard_of = {}
+
     def _compact_trials(self) -> None:
         """Let backends shrink the features kept for recalibration (see ``compact_features``)."""
         for bi, b in enumerate(self.backends):
             compact = getattr(b, "compact_features", None)
             if compact is None:
                 continue
-            self._feats[bi] = {s: [compact(x) for x in v] for s, v in self._feats[bi].items()}
-            self._windows[bi] = [(s, f, compact(x)) for s, f, x in self._windows[bi]]
-            self._pseudo[bi] = [(s, f, compact(x)) for s, f, x in self._pseudo[bi]]
+            changed: set[str] = set()
+
+            def keep(s: str, x: Features) -> Features:
+                y = compact(x)
+                if y is not x:
+                    changed.add(s)
+                return y
+
+            self._feats[bi] = {s: [keep(s, x) for x in v] for s, v in self._feats[bi].items()}
+            self._windows[bi] = [(s, f, keep(s, x)) for s, f, x in self._windows[bi]]
+            self._pseudo[bi] = [(s, f, keep(s, x)) for s, f, x in self._pseudo[bi]]
+            for s in changed:
+                self._forget(s)
+
+    def _trials(self, bi: int, speakers: Sequence[str] | None = None) -> list[tuple[str, int, Features]]:
+        """Calibration trials of backend ``bi``: every enrollment clip (speakers in order), then the
+        calibration windows (in their stored order); only those of ``speakers`` if given."""
+        spk = self._speakers if speakers is None else list(speakers)
+        trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
+        keep = None if speakers is None else set(spk)
+        trials += [t for t in self._windows[bi] if keep is None or t[0] in keep]
+        return trials
+
+    def _own_scores(self, bi: int, trials: Sequence[tuple[str, int, Features]], rows: Sequence[int]) -> np.ndarray:
+        """Held-out scores of ``trials[rows]`` against their own speaker's model.
+
+        A backend whose held-out scores of a speaker depend on that speaker's data alone
+        (``independent_cv()``: GE2E; the GMM-UBM once its UBM is final) has them computed once per
+        speaker, when it is enrolled, and cached (saved with the model): an update then scores only
+        the new speaker's trials instead of every trial of the roster. Each row is scored by the same
+        code on the same data as in one batch (a BLAS product of another shape can change the last
+        bits: ≤ 1e-12 on the calibrated logits, see docs/BENCHMARKS.md)."""
+        b = self.backends[bi]
+        if not getattr(b, "independent_cv", lambda: False)():
+            self._own[bi] = {}
+            return b.cross_val_target_scores(self._feats[bi], self._folds, [trials[i] for i in rows])
+        cache = self._own[bi]
+        missing = [s for s in self._speakers if s not in cache]
+        if missing:
+            by_spk: dict[str, list[tuple[str, int, Features]]] = {s: [] for s in missing}
+            for t in self._trials(bi, missing):   # each speaker's clips, then its windows
+                by_spk[t[0]].append(t)
+            for s in missing:
+                cache[s] = np.asarray(b.cross_val_target_scores(self._feats[bi], self._folds, by_spk[s]),
+                                      dtype=np.float64)
+        # every cached score in one vector (speakers in order), and each trial's place in it: its
+        # speaker's offset + its position among that speaker's trials (clips, then windows)
+        pos = {s: k for k, s in enumerate(self._speakers)}
+        codes = np.fromiter((pos[t[0]] for t in trials), dtype=np.int64, count=len(trials))
+        flat = np.concatenate([cache[s] for s in self._speakers]) if self._speakers else np.zeros(0)
+        offsets = np.concatenate([[0], np.cumsum([len(cache[s]) for s in self._speakers])[:-1]]).astype(np.int64)
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], codes[order])      # first sorted index of each code
+        local = np.empty(len(trials), dtype=np.int64)
+        local[order] = np.arange(len(trials)) - starts
+        rows = np.asarray(rows, dtype=np.int64)
+        return flat[offsets[codes[rows]] + local[rows]]
 
     def _calibrate(self) -> None:
         t0 = time.perf_counter()
@@ -280,10 +358,13 @@ class Recognizer:
         spk = self._speakers
         use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
         cvs, labels, own_scores, own_labels = [], None, [], None
+        split: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}   # the same for every backend
         for bi, b in enumerate(self.backends):
-            trials = [(s, self._folds[s][i], x) for s in spk for i, x in enumerate(self._feats[bi][s])]
-            trials += self._windows[bi]
-            full_rows, own_rows = full_roster_rows([t[0] for t in trials], full_roster_budget(len(spk)))
+            trials = self._trials(bi)
+            key = tuple(t[0] for t in trials)
+            if key not in split:
+                split[key] = full_roster_rows(key, full_roster_budget(len(spk)))
+            full_rows, own_rows = split[key]
             full = [trials[i] for i in full_rows]
             n_real = len(full)
             if use_pseudo:
@@ -292,9 +373,8 @@ class Recognizer:
             col = {n: j for j, n in enumerate(names)}
             labels = np.array([col[t[0]] if i < n_real else -1 for i, t in enumerate(full)])
             cvs.append(sc)
-            own = [trials[i] for i in own_rows]
-            own_scores.append(b.cross_val_target_scores(self._feats[bi], self._folds, own))
-            own_labels = np.array([col[t[0]] for t in own], dtype=int)
+            own_scores.append(self._own_scores(bi, trials, own_rows))
+            own_labels = np.array([col[trials[i][0]] for i in own_rows], dtype=int)
         self.calibrator = Calibrator().fit(cvs, labels, spk, extra_targets=(own_scores, own_labels))
         self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
         self.timings["calibrate_s"] = time.perf_counter() - t0
@@ -317,7 +397,12 @@ class Recognizer:
         rows = []
         for b, f in zip(self.backends, feats):
             s = b.score_features(f)
-            order = [b.speakers.index(n) for n in self._speakers]
+            names = b.speakers
+            if names == self._speakers:
+                order = slice(None)
+            else:   # a dict, not list.index per speaker: O(S), not O(S^2), at 1000 speakers
+                pos = {n: i for i, n in enumerate(names)}
+                order = [pos[n] for n in self._speakers]
             rows.append(np.asarray(s, dtype=np.float64)[order])
         return np.stack(rows)
 
@@ -402,6 +487,8 @@ class Recognizer:
             },
             "thresholds": self.threshold_report(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            # files beside the model file that it needs (its shards; see model_io.write_shards)
+            "files": [f"{SHARD_DIR}/{n}" for n in sorted(set(self._shard_of.values()))],
         }
 
     def save(self, path: str | Path) -> Path:

@@ -276,6 +276,24 @@ def _hash_and_sync(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+SHARED_FILES_DIR = "shards"
+"""Folder of ``models/`` for files that model versions share (see ``Store.save_model``)."""
+
+
+def _card_files(card: Mapping[str, Any]) -> list[str]:
+    """The files beside the model file that a model card lists (checked to stay inside
+    :data:`SHARED_FILES_DIR`)."""
+    files = card.get("files", []) if isinstance(card, Mapping) else []
+    out = []
+    for f in files if isinstance(files, list) else []:
+        parts = str(f).split("/")
+        if len(parts) != 2 or parts[0] != SHARED_FILES_DIR or parts[1] in ("", ".", "..") or "\\" in parts[1]:
+            raise ModelError(f"model card lists '{f}', which is not a file in models/{SHARED_FILES_DIR}/; "
+                             "the model or its card is damaged")
+        out.append(str(f))
+    return out
+
+
 def _pid_alive(text: str) -> bool:
     """Whether process ``text`` (a pid as text) exists here; True when unsure."""
     if not text.isdigit():
@@ -683,7 +701,7 @@ class Store(SegmentsMixin):
     # -- models ----------------------------------------------------------------------------
     def _clean_stale_tmp(self) -> None:
         cutoff = _time.time() - STALE_TMP_S
-        for p in self.models_dir.glob(".tmp-*"):
+        for p in [*self.models_dir.glob(".tmp-*"), *(self.models_dir / SHARED_FILES_DIR).glob(".tmp-*")]:
             try:
                 if p.stat().st_mtime < cutoff or not _pid_alive(p.name.split("-")[1]):
                     p.unlink()
@@ -700,6 +718,12 @@ class Store(SegmentsMixin):
         with ``os.replace``, and the new version row is inserted and activated (the previous one
         deactivated) in one transaction. If anything fails or the process dies, the previous
         active model stays active and intact.
+
+        ``card["files"]`` may list files the model file needs beside it (paths relative to
+        ``models/``, inside :data:`SHARED_FILES_DIR`; content-addressed: each name starts with the
+        SHA-256 of its bytes, so a name never changes meaning). The caller writes and fsyncs them
+        before; they must exist when the version is committed, and :meth:`prune_models` keeps
+        them while any kept version lists them.
         """
         ext = str(ext).lstrip(".")
         if not ext or not ext.replace("_", "").replace(".", "").isalnum():
@@ -708,6 +732,7 @@ class Store(SegmentsMixin):
             card_json = json.dumps(dict(card), sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"the model card must be JSON-serialisable without NaN/inf: {exc}") from exc
+        files = _card_files(card)
         self.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._clean_stale_tmp()
         tmp = self.models_dir / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}.{ext}"
@@ -722,6 +747,12 @@ class Store(SegmentsMixin):
             db.restrict_mode(tmp)
             sha, size = _hash_and_sync(tmp)
             with self._write() as conn:
+                # under the write lock: prune_models cannot delete a listed file between this
+                # check and the commit
+                missing = [f for f in files if not (self.models_dir / f).is_file()]
+                if missing:
+                    raise ModelError(f"the {backend} model needs {missing[0]} beside it, which is missing; "
+                                     "save the model again")
                 cur = conn.execute(
                     "INSERT INTO model_versions(backend, card, path, created, active, file_sha256, file_size) "
                     "VALUES (?, ?, '', ?, 0, ?, ?)", (str(backend), card_json, db.utc_now(), sha, size))
@@ -802,6 +833,14 @@ class Store(SegmentsMixin):
         if v.file_sha256 is not None and _file_sha256(v.path) != v.file_sha256:
             raise ModelError(f"model file {v.path} does not match its checksum (corrupt); "
                              "run `voicelive train` again")
+        for f in _card_files(v.card):
+            p = self.models_dir / f
+            if not p.is_file():
+                raise ModelMissingError(f"{p}, which model version {v.id} needs, is missing; "
+                                        "activate an older version or run `voicelive train` again")
+            if not _file_sha256(p).startswith(p.name.split(".")[0]):
+                raise ModelError(f"{p}, which model version {v.id} needs, does not match its checksum "
+                                 "(corrupt); run `voicelive train` again")
         return v.path
 
     def prune_models(self, *, keep: int = 5) -> list[int]:
@@ -815,11 +854,24 @@ class Store(SegmentsMixin):
             doomed = [(int(r[0]), r[1]) for r in rows[keep:]]
             conn.executemany("DELETE FROM model_versions WHERE id = ?", [(d[0],) for d in doomed])
             # Holding the write lock: no other save is between os.replace and its commit now.
-            known = {r[0] for r in conn.execute("SELECT path FROM model_versions")}
+            kept = conn.execute("SELECT path, card FROM model_versions").fetchall()
+            known = {r[0] for r in kept}
             if self.models_dir.is_dir():
                 orphans = [p for p in self.models_dir.iterdir()
                            if p.is_file() and not p.name.startswith(".tmp-")
                            and f"models/{p.name}" not in known]
+            # files beside the models (shards) that no kept version lists; deleted while holding
+            # the lock, so a save that checked its files exist cannot lose one before its commit
+            # (a save in another process that wrote its shard but has not committed yet fails
+            # cleanly at that check, "missing", and writes it again when retried)
+            needed = {f for r in kept for f in _card_files(json.loads(r[1]))}
+            shared = self.models_dir / SHARED_FILES_DIR
+            for p in shared.iterdir() if shared.is_dir() else []:
+                if p.is_file() and not p.name.startswith(".tmp-") and f"{SHARED_FILES_DIR}/{p.name}" not in needed:
+                    try:
+                        p.unlink()
+                    except OSError as exc:
+                        log.warning("cannot delete unused model file %s: %s", p, exc)
         for p in [self.data_dir / d[1] for d in doomed] + orphans:
             try:
                 p.unlink(missing_ok=True)
