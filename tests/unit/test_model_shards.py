@@ -267,3 +267,33 @@ def test_many_enrollments_do_not_pile_up_shards(tmp_path, monkeypatch, ge2e_weig
     w = np.abs(rng.normal(size=256)).astype(np.float32)
     np.testing.assert_array_equal(back.logits_features([w]), rec.logits_features([w]))
     _assert_same(back, rec)
+
+
+def test_saving_prunes_old_versions_but_not_a_fresh_unlisted_shard(enrolled_store, voices, monkeypatch):
+    """Every save keeps the newest KEEP_MODEL_VERSIONS inactive versions; a shard no version lists
+    yet (another process's save in flight) survives until it is PRUNE_MIN_AGE_S old."""
+    import os
+
+    from voicelive.enrollment import model_update
+
+    store, _ = enrolled_store
+    monkeypatch.setattr(model_update, "KEEP_MODEL_VERSIONS", 1)
+    sdir = store.models_dir / "shards"
+    in_flight = sdir / ("f" * 32 + ".vls")
+    in_flight.write_bytes(b"written by another process, not committed yet")
+    rec = active_recognizer(store)
+    for name in ("v3", "v4", "v5"):
+        rec.add_speaker(name, voices[name])
+        save_active(store, rec)
+    versions = store.list_models()
+    assert len(versions) == 2 and sum(v.active for v in versions) == 1       # active + one kept
+    assert in_flight.exists()
+    model_files = [p for p in store.models_dir.iterdir() if p.is_file()]
+    assert len(model_files) == 2                                               # old files deleted
+    old = in_flight.stat().st_mtime - 2 * model_update.PRUNE_MIN_AGE_S
+    os.utime(in_flight, (old, old))                                            # long abandoned
+    rec.remove_speaker("v5")
+    save_active(store, rec)
+    assert not in_flight.exists()
+    store.verify_model()
+    assert active_recognizer(store).speakers == ["v0", "v1", "v2", "v3", "v4"]

@@ -38,14 +38,26 @@ def active_recognizer(store) -> Recognizer | None:
     return load_recognizer(active.path)
 
 
+KEEP_MODEL_VERSIONS = 5
+"""Inactive model versions kept after each save (older ones and their files are deleted)."""
+PRUNE_MIN_AGE_S = 600.0
+"""Unlisted model files younger than this are left alone (another process's save in flight)."""
+
+
 def save_active(store, rec: Recognizer) -> int:
     """Save ``rec`` as the store's new active model version. Only the speakers whose data changed go
     to disk beyond the (small) model file: a new shard in ``models/shards`` (see
     :func:`~voicelive.recognition.model_io.write_shards`), written and fsynced before the version
-    that uses it is committed; the card lists the shards so the store keeps them while it is kept."""
+    that uses it is committed; the card lists the shards so the store keeps them while it is kept.
+    Afterwards all but the newest :data:`KEEP_MODEL_VERSIONS` inactive versions are deleted."""
     store.models_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_shards(rec, store.models_dir / SHARD_DIR)
-    return store.save_model(rec.name, rec.card(), lambda p: write_recognizer(rec, p))
+    vid = store.save_model(rec.name, rec.card(), lambda p: write_recognizer(rec, p))
+    try:  # disk stays bounded; a failure here must not fail the enrollment that just succeeded
+        store.prune_models(keep=KEEP_MODEL_VERSIONS, min_age_s=PRUNE_MIN_AGE_S)
+    except Exception as exc:  # noqa: BLE001 - logged, the saved model is fine
+        log.warning("could not delete old model versions (%s); they stay on disk", exc)
+    return vid
 
 
 def sync_model(store, *, backend: str | None = None, target_far: float | None = None,

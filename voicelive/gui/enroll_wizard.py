@@ -572,6 +572,10 @@ class EnrollWizard(QWizard):
                                backend=self.backend, replace=replace)
         self._ensure_feeder().record(self.session)
         self.setWindowTitle(f"Enrolling {name}")
+        warm_up = getattr(self.session, "warm_up", None)
+        if warm_up is not None:  # load the voice check and the calibration's imports off the GUI thread
+            self.jobs.submit(warm_up, label="Preparing the voice check", quiet=True,
+                             on_error=lambda exc: log.warning("enrollment warm-up failed: %s", exc))
 
     def cancel_recording(self) -> None:
         if self.feeder is not None:

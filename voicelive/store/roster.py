@@ -843,10 +843,23 @@ class Store(SegmentsMixin):
                                  "(corrupt); run `voicelive train` again")
         return v.path
 
-    def prune_models(self, *, keep: int = 5) -> list[int]:
+    def prune_models(self, *, keep: int = 5, min_age_s: float = 0.0) -> list[int]:
         """Delete all but the newest ``keep`` inactive versions (and orphaned model files left by
-        a crash between moving a file into place and committing). Returns deleted version ids."""
+        a crash between moving a file into place and committing). Returns deleted version ids.
+
+        Files no version lists (orphans, unused shards) are deleted only when older than
+        ``min_age_s``: another process may have just written the shard its next version needs
+        and not committed yet (that is the save path's order), and an old enough file is no such
+        file. Versions themselves are always pruned by count."""
         keep = max(0, int(keep))
+        newest_mtime = _time.time() - float(min_age_s)
+
+        def old_enough(p: Path) -> bool:
+            try:
+                return p.stat().st_mtime <= newest_mtime
+            except OSError:
+                return False
+
         doomed: list[tuple[int, str]] = []
         orphans: list[Path] = []
         with self._write() as conn:
@@ -859,7 +872,7 @@ class Store(SegmentsMixin):
             if self.models_dir.is_dir():
                 orphans = [p for p in self.models_dir.iterdir()
                            if p.is_file() and not p.name.startswith(".tmp-")
-                           and f"models/{p.name}" not in known]
+                           and f"models/{p.name}" not in known and old_enough(p)]
             # files beside the models (shards) that no kept version lists; deleted while holding
             # the lock, so a save that checked its files exist cannot lose one before its commit
             # (a save in another process that wrote its shard but has not committed yet fails
@@ -867,7 +880,8 @@ class Store(SegmentsMixin):
             needed = {f for r in kept for f in _card_files(json.loads(r[1]))}
             shared = self.models_dir / SHARED_FILES_DIR
             for p in shared.iterdir() if shared.is_dir() else []:
-                if p.is_file() and not p.name.startswith(".tmp-") and f"{SHARED_FILES_DIR}/{p.name}" not in needed:
+                if p.is_file() and not p.name.startswith(".tmp-") and f"{SHARED_FILES_DIR}/{p.name}" not in needed \
+                        and old_enough(p):
                     try:
                         p.unlink()
                     except OSError as exc:
