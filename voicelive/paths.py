@@ -30,3 +30,18 @@ def log_dir() -> Path:
     path = Path(os.environ.get("VOICELIVE_LOG_DIR") or platformdirs.user_log_dir(APP))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sync_dir(folder: str | os.PathLike) -> None:
+    """fsync a directory so the names of files just moved into it (``os.replace``) survive a power
+    cut. A no-op where directories cannot be opened (Windows, where the rename is durable anyway)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -121,7 +121,7 @@ def write_shards(rec, folder: str | os.PathLike) -> list[str]:
             arrays.update(pack(f"s{i}", [a for p in per for a in p]))
             counts.append([[len(rec._feats[i][s]), len(wins[s]), len(p)] for s, p in zip(new, per)])
         name = shards.write_shard(folder, arrays, {"speakers": new, "counts": counts})
-        shards.sync_dir(folder)
+        paths.sync_dir(folder)
         for s in new:
             rec._shard_of[s] = name
     return sorted(set(rec._shard_of.values()))
@@ -212,7 +212,7 @@ def save_recognizer(rec, path: str | os.PathLike | None = None) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
-    shards.sync_dir(target.parent)
+    paths.sync_dir(target.parent)
     remove_unused_shards(target.parent)
     return target
 

@@ -14,7 +14,7 @@ bytes and :func:`verify_shard` can check one without any other record. Reading m
 (``mmap``): arrays are read-only views, and only the pages a caller touches are read.
 
 Writes go to a temporary file (mode 0600) that is fsynced and moved into place with ``os.replace``;
-the caller fsyncs the directory (:func:`sync_dir`) before any model file that names the shard is
+the caller fsyncs the directory (:func:`voicelive.paths.sync_dir`) before any model file that names the shard is
 made active, so a crash leaves either no shard or a complete one, never a model pointing at a
 missing or partial shard.
 """
@@ -50,7 +50,7 @@ def write_shard(folder: str | os.PathLike, arrays: Mapping[str, np.ndarray], met
     """Write ``arrays`` (and the JSON-able ``meta``) as a shard in ``folder``; returns its file name.
 
     The file is complete and fsynced when this returns; the folder itself is not fsynced (call
-    :func:`sync_dir` once after writing several shards).
+    :func:`voicelive.paths.sync_dir` once after writing several shards).
     """
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -125,17 +125,3 @@ def verify_shard(path: str | os.PathLike) -> None:
             h.update(chunk)
     if h.hexdigest()[:NAME_HEX] + SUFFIX != path.name:
         raise ModelError(f"model shard {path} does not match its checksum (corrupt); run `voicelive train` again")
-
-
-def sync_dir(folder: str | os.PathLike) -> None:
-    """fsync a directory so the names of files moved into it survive a power cut."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories; os.replace is atomic there anyway
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

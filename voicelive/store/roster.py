@@ -40,6 +40,7 @@ from voicelive import SAMPLE_RATE
 from voicelive.audio.io import resample, validate_wave
 from voicelive.errors import ConfigError, ModelError, ModelMissingError, StoreError, UnknownSpeakerError
 from voicelive.paths import data_dir as _default_data_dir
+from voicelive.paths import sync_dir
 from voicelive.store import codec
 from voicelive.store import db
 from voicelive.store.segments import SegmentsMixin
@@ -250,19 +251,6 @@ def prepare_clip(wave: np.ndarray, *, sr: int = SAMPLE_RATE, device: str | None 
     return ClipData(flac=flac, sha256=codec.sha256_hex(flac), duration_s=samples_to_s(w.size),
                     sr=SAMPLE_RATE, speech_s=float(speech) if speech is not None else None,
                     device=device, quality=q)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories; os.replace is atomic there anyway
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _hash_and_sync(path: Path) -> tuple[str, int]:
@@ -761,7 +749,7 @@ class Store(SegmentsMixin):
                 conn.execute("UPDATE model_versions SET path = ? WHERE id = ?", (rel, vid))
                 final = self.data_dir / rel
                 os.replace(tmp, final)
-                _fsync_dir(self.models_dir)
+                sync_dir(self.models_dir)
                 conn.execute("UPDATE model_versions SET active = 0 WHERE active = 1")
                 conn.execute("UPDATE model_versions SET active = 1 WHERE id = ?", (vid,))
             committed = True
