@@ -179,3 +179,24 @@ def test_classifier_backends_need_two_speakers():
     r = Recognizer.create("fast-svm")
     with pytest.raises(ConfigError, match="at least 2 speakers"):
         r.enroll({"solo": clips(0, n=5)})
+
+
+def test_adding_after_a_save_and_load_equals_adding_in_memory(tmp_path):
+    """The product enrolls people one at a time, saving and loading the model in between; while the
+    GMM-UBM is still refitted on every addition (a small roster), the stored frames must be exactly
+    the ones in memory (they were once kept in half precision, and one-at-a-time enrollment came
+    out measurably worse than enrolling everyone together)."""
+    first = {"ann": clips(0), "bob": clips(1)}
+    mem = Recognizer.create("gmm-ubm")
+    mem.enroll(first)
+    model_io.write_recognizer(mem, tmp_path / "model.npz")
+    disk = model_io.load_recognizer(tmp_path)
+    for name in first:
+        for a, b in zip(mem._feats[0][name], disk._feats[0][name]):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert mem.backends[0].needs_refit_on_add()                 # the next addition refits the UBM
+    mem.add_speaker("cy", clips(2))
+    disk.add_speaker("cy", clips(2))
+    probe = synth_speaker_wave(2, 2.0, seed=77)
+    np.testing.assert_array_equal(disk.logits(probe), mem.logits(probe))
+    assert disk.threshold == mem.threshold

@@ -54,12 +54,15 @@ def _unpack_json(a: np.ndarray) -> Any:
 
 
 def _stored_features(f) -> np.ndarray:
-    """Enrollment features as kept for recalibration: frame matrices (the GMM-UBM's MFCC frames, by
-    far the bulk of a model file) in half precision — ample for re-estimating score statistics, and
-    it halves the file; vectors (embeddings) unchanged."""
+    """Enrollment features as kept for recalibration, exactly as they are in memory (float32
+    frame matrices, vectors). Files written before 2026-11-30 hold frame matrices in half
+    precision; they still load (:func:`_loaded_features`), but a roster whose GMM-UBM was still
+    being refitted (fewer than 5 speakers) then refitted it on rounded frames, which made enrolling
+    people one at a time measurably worse than enrolling them together (docs/BENCHMARKS.md). Once
+    the UBM is final the frames are summarised anyway, so this costs little space."""
     a = np.asarray(f)
-    if a.ndim == 2 and a.dtype in (np.float32, np.float64) and np.all(np.abs(a) < 6e4):
-        return a.astype(np.float16)
+    if a.ndim == 2 and a.dtype == np.float64:
+        return a.astype(np.float32)
     return a
 
 
