@@ -6,8 +6,8 @@ splits with the TEST audio through every simulated channel (enrollment clean), a
         --variants fusion fusion-cmvn-tel fusion3 --out exp.json
 
 A variant is one of :data:`MEMBERS`. Two more families were measured and dropped (docs/BENCHMARKS.md,
-"Channel robustness"): random-channel copies of the calibration windows (``+calN``; code in commit
-6279292, recognition/augment.py) and adaptive t-norm of GE2E scores (``ge2e-tn``, ``ge2e-tm``,
+"Channel robustness"): random-channel copies of the calibration windows (``+calN``; the copies
+are made by scripts/random_channels.py, also used by scripts/condition_experiments.py) and adaptive t-norm of GE2E scores (``ge2e-tn``, ``ge2e-tm``,
 ``fusion-tn``; commit 9262374, recognition/normalise.py).
 """
 
