@@ -70,6 +70,12 @@ def nb():
     return NarrowbandGMMUBMBackend()
 
 
+def svm(features="seed_mfcc"):
+    from voicelive.recognition.classifiers import SVMBackend
+
+    return SVMBackend(features)
+
+
 def gmm(norm="none", cfg=F.FastFeatureConfig()):
     return GMMUBMBackend(norm=norm, feature_config=cfg)
 
@@ -92,6 +98,8 @@ MEMBERS = {
     "ge2e-tel": lambda: [ge2e_band()],
     "ge2e-hp300": lambda: [ge2e_band(300.0, 7900.0)],
     "ge2e+ge2e-tel": lambda: [ge2e(), ge2e_band()],
+    "fusion+svm": lambda: [ge2e(), gmm(), svm()],
+    "fusion+fastsvm": lambda: [ge2e(), gmm(), svm("fast")],
 }
 
 
