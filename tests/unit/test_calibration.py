@@ -149,3 +149,72 @@ def test_full_roster_budget_bounds_trial_model_pairs_for_large_rosters():
     assert R.full_roster_budget(5) == R.MAX_FULL_ROSTER_TRIALS
     assert R.full_roster_budget(1000) * 1000 <= R.MAX_FULL_ROSTER_PAIRS
     assert R.full_roster_budget(100_000) == R.MIN_FULL_ROSTER_TRIALS   # never fewer impostor trials than this
+
+
+# -- step 5: a threshold for the amount of speech heard ----------------------------------------
+
+def simulate_durations(rng, n_spk, n_trials, *, slope, d_prime=3.0):
+    """One backend whose scores all drift with log speech seconds (as short speech pulls every
+    score towards the middle): the pooled threshold then fits no single duration."""
+    labels = np.arange(n_trials) % n_spk
+    speech_s = np.exp(rng.uniform(np.log(0.3), np.log(5.0), n_trials))
+    raw = rng.normal(size=(n_trials, n_spk)) + slope * np.log(speech_s)[:, None]
+    raw[np.arange(n_trials), labels] += d_prime
+    return [raw], labels, speech_s
+
+
+def impostor_far(cal, rng, speech_s, far, *, slope, use_duration):
+    n_spk = len(cal.speakers)
+    raw = rng.normal(size=(40_000, n_spk)) + slope * np.log(speech_s)
+    lg = cal.logits(raw[None])
+    if use_duration:
+        lg = lg - cal.duration_offset(speech_s, far)
+    return float(np.mean(lg.max(axis=1) > cal.threshold_logit(far)))
+
+
+def test_duration_offset_holds_the_false_accept_rate_at_every_length():
+    rng = np.random.default_rng(1)
+    far, slope = 0.01, 0.8
+    raw, labels, speech_s = simulate_durations(rng, 6, 3000, slope=slope)
+    cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
+    assert cal.duration_aware
+    # short speech gets a looser threshold, long speech a stricter one
+    assert cal.duration_offset(0.4, far) < -0.5 < 0.5 < cal.duration_offset(4.0, far)
+    for d in (0.4, 1.2, 4.0):
+        with_d = impostor_far(cal, rng, d, far, slope=slope, use_duration=True)
+        assert far / 3 <= with_d <= far * 3, (d, with_d)
+    # without it, long speech lets far more strangers in (so the check above can fail)
+    assert impostor_far(cal, rng, 4.0, far, slope=slope, use_duration=False) > far * 3
+
+
+def test_no_duration_fit_without_durations_or_spread():
+    rng = np.random.default_rng(2)
+    raw, labels, speech_s = simulate_durations(rng, 5, 1500, slope=0.8)
+    spk = [f"s{i}" for i in range(5)]
+    assert not Calibrator().fit(raw, labels, spk).duration_aware
+    same = np.full(speech_s.size, 2.0) * rng.uniform(0.95, 1.05, speech_s.size)
+    flat = Calibrator().fit(raw, labels, spk, speech_s=same)
+    assert not flat.duration_aware and flat.duration_offset(0.3, 0.01) == 0.0
+    few = Calibrator().fit([raw[0][:30]], labels[:30], spk, speech_s=speech_s[:30])
+    assert not few.duration_aware
+
+
+def test_duration_offset_is_bounded_and_clamped_to_the_trials_range():
+    from voicelive.recognition.calibration import MAX_DURATION_OFFSET
+
+    rng = np.random.default_rng(3)
+    raw, labels, speech_s = simulate_durations(rng, 6, 3000, slope=5.0)
+    cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
+    assert abs(cal.duration_offset(0.01, 0.01)) <= MAX_DURATION_OFFSET
+    assert cal.duration_offset(100.0, 0.01) == cal.duration_offset(1000.0, 0.01)
+
+
+def test_duration_fit_survives_state_round_trip_and_old_states_have_none():
+    rng = np.random.default_rng(4)
+    raw, labels, speech_s = simulate_durations(rng, 6, 3000, slope=0.8)
+    cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
+    arrays, params = cal.get_state()
+    back = Calibrator.from_state(arrays, params)
+    assert back.duration_offset(0.5, 0.01) == cal.duration_offset(0.5, 0.01) != 0.0
+    old = {k: v for k, v in arrays.items() if not k.startswith("cal/dur_")}
+    assert not Calibrator.from_state(old, params).duration_aware

@@ -200,3 +200,20 @@ def test_adding_after_a_save_and_load_equals_adding_in_memory(tmp_path):
     probe = synth_speaker_wave(2, 2.0, seed=77)
     np.testing.assert_array_equal(disk.logits(probe), mem.logits(probe))
     assert disk.threshold == mem.threshold
+
+
+def test_gmm_member_tells_speech_seconds_and_logits_use_them(rec):
+    from voicelive.recognition.gmm_ubm import GMMUBMBackend
+
+    bi = next(i for i, b in enumerate(rec.backends) if isinstance(b, GMMUBMBackend))
+    w = np.concatenate([synth_speaker_wave(0, 1.0, seed=5), np.zeros(16_000, dtype=np.float32)])
+    feats = rec.extract(w)
+    frames = feats[bi].shape[0]
+    assert rec.speech_seconds(feats) == pytest.approx(frames * 0.01)
+    assert 0.5 <= rec.speech_seconds(feats) <= 1.2          # the silent second is not speech
+    # the summary a model keeps of a trial tells the same
+    b = rec.backends[bi]
+    assert b.speech_seconds(b.summarise(feats[bi])) == pytest.approx(frames * 0.01)
+    cal = rec.calibrator
+    expect = cal.logits(rec.raw_scores(feats)) - cal.duration_offset(rec.speech_seconds(feats), rec.target_far)
+    np.testing.assert_allclose(rec.logits_features(feats), expect)

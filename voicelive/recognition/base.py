@@ -117,6 +117,11 @@ class Backend(ABC):
         """Fixed-size embedding of a waveform (only where ``has_embedding``)."""
         raise NotImplementedError(f"backend '{self.name}' has no embedding")
 
+    def speech_seconds(self, feats: Features) -> float | None:
+        """Seconds of speech behind ``feats`` when this backend's features tell (else None). The
+        calibration uses it to set the accept threshold by how much speech a trial holds."""
+        return None
+
     def embed_features(self, feats: Features) -> np.ndarray:
         raise NotImplementedError(f"backend '{self.name}' has no embedding")
 

@@ -33,6 +33,15 @@ MAX_FIT_NONTARGETS = 200_000
 seeded sample, re-weighted): non-target pairs grow with trials × speakers², targets only linearly."""
 MAX_STORED_NONTARGETS = 20_000
 """Non-target logits are kept as at most this many rank-uniform quantiles (enough for the tail fit)."""
+DURATION_BINS = 4
+"""Quantile bins of the non-target trials' log speech seconds for the duration fit (step 5)."""
+MIN_DURATION_BIN = 50
+"""Non-target scores a bin needs to count; the fit needs two bins at least."""
+MIN_DURATION_SPREAD = 1.5
+"""The trials' speech seconds must span at least this ratio (5th to 95th percentile) for a fit."""
+MAX_DURATION_OFFSET = 3.0
+"""Largest shift (log-odds) the duration fit may apply to a logit, either way."""
+_Q90_Z = 1.2816   # standard normal 90th percentile
 
 
 @dataclass
@@ -47,14 +56,22 @@ class Calibrator:
     nontarget_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
     target_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_nontarget: int = 0           # trials behind ``nontarget_logits`` (which may be a quantile grid)
+    # duration fit (step 5): [lo, hi] log seconds of the trials, and the pooled median and 90th
+    # percentile of the non-target logits; (slope, intercept) of the non-target
+    # logits' median and 90th percentile against log speech seconds; empty = no fit
+    dur_range: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dur_q50: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dur_q90: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str], *,
-            extra_targets: tuple[Sequence[np.ndarray], np.ndarray] | None = None) -> "Calibrator":
+            extra_targets: tuple[Sequence[np.ndarray], np.ndarray] | None = None,
+            speech_s: np.ndarray | None = None) -> "Calibrator":
         """``cv_scores``: one ``(n_clips, S)`` matrix per backend (same clip order), ``labels`` the
         speaker index of each clip (-1: an impostor of everyone). ``extra_targets``: more trials
         scored against their own speaker only — one ``(n,)`` score vector per backend and their
-        speaker indices — which join the target side of the fusion and of the target statistics."""
+        speaker indices — which join the target side of the fusion and of the target statistics.
+        ``speech_s``: seconds of speech of each of the ``n_clips`` trials (enables step 5)."""
         from sklearn.linear_model import LogisticRegression
 
         self.speakers = list(speakers)
@@ -86,6 +103,9 @@ class Calibrator:
         z = self._znorm(np.stack([np.asarray(s, dtype=np.float64) for s in cv_scores]))  # (B, n, S)
         X = z.reshape(n_b, -1).T
         y = target.reshape(-1)
+        dur = np.full(len(y), np.nan)
+        if speech_s is not None:
+            dur = np.repeat(np.asarray(speech_s, dtype=np.float64), n_s)
         if extra_targets is not None and len(extra_targets[1]):
             own_scores, own_labels = extra_targets
             own_labels = np.asarray(own_labels, dtype=int)
@@ -93,8 +113,9 @@ class Calibrator:
                            for b, sc in enumerate(own_scores)], axis=1)
             X = np.concatenate([X, Xe])
             y = np.concatenate([y, np.ones(len(own_labels), dtype=bool)])
+            dur = np.concatenate([dur, np.full(len(own_labels), np.nan)])
         ok = np.all(np.isfinite(X), axis=1)
-        X, y = X[ok], y[ok]
+        X, y, dur = X[ok], y[ok], dur[ok]
         weights = None
         n_nt = int((~y).sum())
         if n_nt > MAX_FIT_NONTARGETS:
@@ -116,6 +137,7 @@ class Calibrator:
             self.weights = lr.coef_[0].astype(np.float64)
             self.bias = float(lr.intercept_[0])
         logits = all_X @ self.weights + self.bias
+        self._fit_duration(logits[~all_y], dur[~all_y])
         self.target_logits = np.sort(logits[all_y])
         nt = np.sort(logits[~all_y])
         self.n_nontarget = int(nt.size)
@@ -125,6 +147,62 @@ class Calibrator:
             nt = nt[np.linspace(0, nt.size - 1, MAX_STORED_NONTARGETS).round().astype(int)]
         self.nontarget_logits = nt
         return self
+
+    def _fit_duration(self, nt_logits: np.ndarray, speech_s: np.ndarray) -> None:
+        """Step 5: lines for the non-target logits' median and 90th percentile against log speech
+        seconds, from quantile bins of the trials (none when durations are unknown or too alike)."""
+        self.dur_range = self.dur_q50 = self.dur_q90 = np.zeros(0)
+        ok = np.flatnonzero(np.isfinite(speech_s) & (speech_s > 0) & np.isfinite(nt_logits))
+        if ok.size < DURATION_BINS * MIN_DURATION_BIN:
+            return
+        if ok.size > MAX_FIT_NONTARGETS:   # a fixed, seeded sample keeps big rosters' updates fast
+            ok = np.sort(np.random.default_rng(0).choice(ok, MAX_FIT_NONTARGETS, replace=False))
+        x, lg = np.log(speech_s[ok]), nt_logits[ok]
+        lo, hi = np.quantile(x, [0.05, 0.95])
+        if hi - lo < np.log(MIN_DURATION_SPREAD):
+            return
+        edges = np.quantile(x, np.linspace(0.0, 1.0, DURATION_BINS + 1))
+        which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, DURATION_BINS - 1)
+        xm, q50, q90 = [], [], []
+        for k in range(DURATION_BINS):
+            sel = which == k
+            if sel.sum() >= MIN_DURATION_BIN:
+                xm.append(float(np.median(x[sel])))
+                a, b = np.quantile(lg[sel], [0.5, 0.9])
+                q50.append(float(a))
+                q90.append(float(b))
+        if len(xm) < 2 or np.ptp(xm) <= 0:
+            return
+        p50, p90 = np.quantile(lg, [0.5, 0.9])
+        self.dur_range = np.array([lo, hi, p50, p90])
+        self.dur_q50 = np.polyfit(xm, q50, 1)
+        self.dur_q90 = np.polyfit(xm, q90, 1)
+
+    @property
+    def duration_aware(self) -> bool:
+        return self.dur_range.size == 4
+
+    def _tail_p(self, target_far: float) -> float:
+        """Per-model tail probability that makes the roster's best score pass with ≈ ``target_far``."""
+        return 1.0 - (1.0 - target_far) ** (1.0 / max(1, len(self.speakers)))
+
+    def duration_offset(self, speech_s: float | None, target_far: float) -> float:
+        """How much stricter (> 0) or looser (< 0) than the pooled threshold a trial with
+        ``speech_s`` seconds of speech should be judged, in log-odds (0 without a duration fit):
+        the Gaussian tail threshold fitted at ``speech_s`` minus the one of all trials pooled (so a
+        margin the empirical tail added to the pooled threshold is kept)."""
+        if not self.duration_aware or speech_s is None or not np.isfinite(speech_s) or speech_s <= 0:
+            return 0.0
+        z = float(-ndtri(self._tail_p(target_far)))
+
+        def tail(x: float) -> float:
+            m, t90 = np.polyval(self.dur_q50, x), np.polyval(self.dur_q90, x)
+            return float(m + max(t90 - m, 1e-6) / _Q90_Z * z)
+
+        x = float(np.clip(np.log(speech_s), self.dur_range[0], self.dur_range[1]))
+        p50, p90 = float(self.dur_range[2]), float(self.dur_range[3])
+        pooled = p50 + max(p90 - p50, 1e-6) / _Q90_Z * z
+        return float(np.clip(tail(x) - pooled, -MAX_DURATION_OFFSET, MAX_DURATION_OFFSET))
 
     def _znorm(self, raw: np.ndarray) -> np.ndarray:
         """``raw (B, ..., S)`` -> z-normalised, same shape."""
@@ -142,14 +220,13 @@ class Calibrator:
         ≈ ``target_far``."""
         if not 0.0 < target_far < 1.0:
             raise ConfigError(f"target false-accept rate must be between 0 and 1, got {target_far}")
-        n_s = max(1, len(self.speakers))
-        p = 1.0 - (1.0 - target_far) ** (1.0 / n_s)
+        p = self._tail_p(target_far)
         nt = self.nontarget_logits
         if nt.size >= 2:
             # Fit the Gaussian to the UPPER half only: impostor scores are often skewed (a long tail of
             # very unlike voices below), and only the upper tail decides false accepts.
             q50, q90 = np.quantile(nt, [0.5, 0.9])
-            sd = max(float(q90 - q50) / 1.2816, 1e-6)
+            sd = max(float(q90 - q50) / _Q90_Z, 1e-6)
             gauss = float(q50) + sd * float(-ndtri(p))
             n = max(self.n_nontarget, nt.size)
             emp = float(np.quantile(nt, 1.0 - p)) if n * p >= 1.0 else float(nt.max())
@@ -168,7 +245,8 @@ class Calibrator:
     # -- persistence ------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return ({"cal/mu": self.mu, "cal/sd": self.sd, "cal/weights": self.weights,
-                 "cal/nontarget": self.nontarget_logits, "cal/target": self.target_logits},
+                 "cal/nontarget": self.nontarget_logits, "cal/target": self.target_logits,
+                 "cal/dur_range": self.dur_range, "cal/dur_q50": self.dur_q50, "cal/dur_q90": self.dur_q90},
                 {"speakers": self.speakers, "bias": self.bias, "n_nontarget": self.n_nontarget})
 
     @classmethod
@@ -176,4 +254,8 @@ class Calibrator:
         return cls(speakers=list(params["speakers"]), mu=np.asarray(arrays["cal/mu"]), sd=np.asarray(arrays["cal/sd"]),
                    weights=np.asarray(arrays["cal/weights"]), bias=float(params["bias"]),
                    nontarget_logits=np.asarray(arrays["cal/nontarget"]), target_logits=np.asarray(arrays["cal/target"]),
-                   n_nontarget=int(params.get("n_nontarget", arrays["cal/nontarget"].size)))
+                   n_nontarget=int(params.get("n_nontarget", arrays["cal/nontarget"].size)),
+                   # models saved before the duration fit have none: one threshold for all lengths
+                   dur_range=np.asarray(arrays["cal/dur_range"]) if "cal/dur_range" in arrays else np.zeros(0),
+                   dur_q50=np.asarray(arrays["cal/dur_q50"]) if "cal/dur_q50" in arrays else np.zeros(0),
+                   dur_q90=np.asarray(arrays["cal/dur_q90"]) if "cal/dur_q90" in arrays else np.zeros(0))

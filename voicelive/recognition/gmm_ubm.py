@@ -70,6 +70,12 @@ class GMMUBMBackend(Backend):
     def extract(self, wave: np.ndarray) -> np.ndarray:
         return F.mfcc_frames(wave, self.cfg, norm=self.norm)
 
+    def speech_seconds(self, feats: np.ndarray) -> float:
+        """The speech frames kept by :meth:`extract` (or counted in a :meth:`summarise` vector), in seconds."""
+        x = np.asarray(feats)
+        frames = float(x[0]) if x.ndim == 1 else float(x.shape[0])
+        return frames * self.cfg.hop_length / self.cfg.sr
+
     # -- UBM --------------------------------------------------------------------------------
     def _train_ubm(self, frames: np.ndarray) -> None:
         from sklearn.exceptions import ConvergenceWarning

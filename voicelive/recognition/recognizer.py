@@ -38,6 +38,9 @@ threshold fits what the live pipeline scores (2-s windows), not only whole clips
 CAL_HOP_S = 1.0
 CAL_GAP_S = 0.3
 MAX_CAL_WINDOWS = 16
+DURATION_AWARE_THRESHOLD = True
+"""Judge each trial by a threshold for its amount of speech (calibration step 5), when a member's
+features tell how much speech they hold (the GMM-UBM's do)."""
 
 
 def pseudo_impostors(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -357,7 +360,8 @@ class Recognizer:
         self._compact_trials()
         spk = self._speakers
         use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
-        cvs, labels, own_scores, own_labels = [], None, [], None
+        cvs, labels, own_scores, own_labels, speech_s = [], None, [], None, None
+        dur_bi = self._duration_backend()
         split: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}   # the same for every backend
         for bi, b in enumerate(self.backends):
             trials = self._trials(bi)
@@ -370,14 +374,32 @@ class Recognizer:
             if use_pseudo:
                 full += self._pseudo[bi]
             sc, names = b.cross_val_scores(self._feats[bi], self._folds, full)
+            if bi == dur_bi:
+                speech_s = np.array([b.speech_seconds(t[2]) for t in full], dtype=np.float64)
             col = {n: j for j, n in enumerate(names)}
             labels = np.array([col[t[0]] if i < n_real else -1 for i, t in enumerate(full)])
             cvs.append(sc)
             own_scores.append(self._own_scores(bi, trials, own_rows))
             own_labels = np.array([col[trials[i][0]] for i in own_rows], dtype=int)
-        self.calibrator = Calibrator().fit(cvs, labels, spk, extra_targets=(own_scores, own_labels))
+        self.calibrator = Calibrator().fit(cvs, labels, spk, extra_targets=(own_scores, own_labels),
+                                           speech_s=speech_s)
         self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
         self.timings["calibrate_s"] = time.perf_counter() - t0
+
+    def _duration_backend(self) -> int | None:
+        """Index of the first member whose features tell their speech seconds (None: none does, or
+        :data:`DURATION_AWARE_THRESHOLD` is off)."""
+        if not DURATION_AWARE_THRESHOLD:
+            return None
+        for bi, b in enumerate(self.backends):
+            if type(b).speech_seconds is not Backend.speech_seconds:
+                return bi
+        return None
+
+    def speech_seconds(self, feats: Sequence[Features]) -> float | None:
+        """Seconds of speech behind one waveform's features (None if no member tells)."""
+        bi = self._duration_backend()
+        return None if bi is None else self.backends[bi].speech_seconds(feats[bi])
 
     def set_target_far(self, target_far: float) -> None:
         if not 0.0 < target_far < 1.0:
@@ -407,8 +429,13 @@ class Recognizer:
         return np.stack(rows)
 
     def logits_features(self, feats: Sequence[Features]) -> np.ndarray:
-        """Fused log-odds per enrolled speaker ``(S,)``."""
-        return self._require().logits(self.raw_scores(feats))
+        """Fused log-odds per enrolled speaker ``(S,)``, shifted for the amount of speech heard
+        (calibration step 5) so that one threshold, :attr:`threshold_logit`, fits every length."""
+        cal = self._require()
+        lg = cal.logits(self.raw_scores(feats))
+        if cal.duration_aware:
+            lg = lg - cal.duration_offset(self.speech_seconds(feats), self.target_far)
+        return lg
 
     def logits(self, wave: np.ndarray) -> np.ndarray:
         self._require()
@@ -478,10 +505,13 @@ class Recognizer:
             "speakers": self.speakers,
             "enrollment": {s: {"clips": len(self._feats[0][s])} for s in self._speakers},
             "calibration": {
-                "method": "cv scores, per-model z-norm, logistic fusion, Gaussian/empirical tail of impostor maxima",
+                "method": "cv scores, per-model z-norm, logistic fusion, Gaussian/empirical tail of impostor maxima"
+                          + (", shifted by speech seconds" if cal.duration_aware else ""),
                 "target_far": self.target_far,
                 "threshold": self.threshold,
                 "fusion_weights": [float(w) for w in cal.weights],
+                "by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d, self.target_far), 3)
+                                       for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
                 "n_target_trials": int(cal.target_logits.size),
                 "n_nontarget_trials": int(max(cal.n_nontarget, cal.nontarget_logits.size)),
             },
