@@ -170,14 +170,15 @@ def test_hop_change_rebuilds_the_pipeline_and_keeps_drawing(make_window, gui_inp
     w = make_window(inputs=[gui_inputs.wave("voice", synthetic_talk())])
     wait_frames(qtbot, w)
     first = w.live.pipeline
-    w.set_hop(0.25)
-    assert w.live.pipeline is not first and w.live.config.window.hop_s == 0.25
+    assert w.live.config.window.hop_s == 0.25          # the default
+    w.set_hop(0.5)
+    assert w.live.pipeline is not first and w.live.config.window.hop_s == 0.5
     assert w.live.running
     qtbot.waitUntil(lambda: w.live.pipeline.latest().stats.windows >= 4, timeout=5000)
     wait_frames(qtbot, w, 5)
-    assert w.waveform.hop_s == 0.25
-    assert w.hop_combo.currentData() == 0.25
-    assert w.settings.hop_s == 0.25
+    assert w.waveform.hop_s == 0.5
+    assert w.hop_combo.currentData() == 0.5
+    assert w.settings.hop_s == 0.5
 
 
 def test_settings_are_persisted(make_window, gui_inputs, tmp_path, qtbot):

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--source", default="mic", metavar="mic|FILE",
                    help="'mic' (default) for the microphone, or an audio file")
     p.add_argument("--device", metavar="D", help="input device: index or part of its name (see `voicelive devices`)")
-    p.add_argument("--hop-s", type=float, metavar="S", help="time between analysis windows, 0.1-2.0 s (default 0.5)")
+    p.add_argument("--hop-s", type=float, metavar="S", help="time between analysis windows, 0.1-2.0 s (default 0.25)")
     p.add_argument("--realtime", action="store_true",
                    help="feed a file at real-time pace, like a microphone (default: as fast as possible)")
     p.add_argument("--loop", action="store_true", help="repeat the file forever (stop with Ctrl-C or --duration-s)")

@@ -1,0 +1,102 @@
+"""Streaming sessions (PROTOCOL.md) under several live decision settings: window hop and patience.
+
+For each seed the default recognizer is enrolled once (k = 10); every setting then runs the same
+session streams through the app's pipeline (`voicelive.pipeline.run_offline`). Window scores are
+memoised by the window's samples, so settings with the same hop share the scoring.
+
+    python scripts/decision_settings.py --corpus asterisk_prompts --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from voicelive.config import PipelineConfig  # noqa: E402
+from voicelive.evaluation import bench as B  # noqa: E402
+from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
+from voicelive.evaluation.sessions import CHECK_S, build_sessions, evaluate_sessions, sessions_summary  # noqa: E402
+from voicelive.pipeline import run_offline  # noqa: E402
+
+SETTINGS = {
+    "default (hop 0.5 s, patience 2)": (0.5, 2),
+    "hop 0.5 s, patience 1": (0.5, 1),
+    "hop 0.25 s, patience 2": (0.25, 2),
+    "hop 0.25 s, patience 3": (0.25, 3),
+    "hop 0.25 s, patience 1": (0.25, 1),
+}
+
+
+class MemoScorer:
+    """The recognizer's window scores, computed once per distinct window."""
+
+    def __init__(self, rec) -> None:
+        self.rec = rec
+        self.speakers = rec.speakers
+        self.threshold = rec.threshold
+        self._memo: dict[bytes, dict[str, float]] = {}
+
+    def score_window(self, wave: np.ndarray) -> dict[str, float]:
+        key = hashlib.sha1(np.ascontiguousarray(wave, dtype=np.float32).tobytes()).digest()
+        if key not in self._memo:
+            self._memo[key] = self.rec.score_window(wave)
+        return self._memo[key]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--k", type=int, default=10)
+    args = ap.parse_args(argv)
+    corpus = load_manifest(ROOT.parent / "shared" / "corpora" / args.corpus / "manifest.csv")
+    cache = B.FeatureCache(corpus)
+    per = {name: [] for name in SETTINGS}
+    # between the check times too: unknown streams named at any moment, known streams ever shown
+    # as someone else
+    ever = {name: [0, 0, 0, 0] for name in SETTINGS}   # unknown named, unknown, known wrong, known
+    for seed in range(args.seeds):
+        split = protocol_split(corpus, seed)
+        system = B.BenchSystem("fusion").fresh()
+        enr = split.enrollment(args.k)
+        system.fit([{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in system.backends],
+                   {s: [corpus.audio(u) for u in utts] for s, utts in enr.items()})
+        scorer = MemoScorer(system.rec)
+        sessions = build_sessions(corpus, split)
+        for name, (hop_s, patience) in SETTINGS.items():
+            base = PipelineConfig()
+            cfg = replace(base, window=replace(base.window, hop_s=hop_s),
+                          decision=replace(base.decision, patience=patience))
+            per[name].append(evaluate_sessions(scorer, sessions, cfg))
+            for sess in sessions:
+                named = {v.speaker for v in run_offline(sess.wave, scorer, cfg) if v.state == "speaker"}
+                if sess.known:
+                    ever[name][2] += bool(named - {sess.speaker})
+                    ever[name][3] += 1
+                else:
+                    ever[name][0] += bool(named)
+                    ever[name][1] += 1
+        print(f"seed {seed} done", file=sys.stderr, flush=True)
+    print(f"**{corpus.name}**, k = {args.k}, seeds 0–{args.seeds - 1}, default fusion\n")
+    print("| setting | " + " | ".join(f"acc@{t:g}s" for t in CHECK_S) + " | FA (max over check times) | unknown streams ever named | known streams ever shown as someone else | first correct median / p95 s |")
+    print("|---|" + "---|" * (len(CHECK_S) + 4))
+    for name, runs in per.items():
+        sm = sessions_summary(runs)
+        accs = " | ".join(f"{100 * sm[f'acc@{t:g}s']['mean']:.1f}" for t in CHECK_S)
+        fa = max(100 * sm[f"far@{t:g}s"]["mean"] for t in CHECK_S)
+        e = ever[name]
+        print(f"| {name} | {accs} | {fa:.1f} | {e[0]}/{e[1]} | {e[2]}/{e[3]} | "
+              f"{sm['ttfc_median_s']:.2f} / {sm['ttfc_p95_s']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
