@@ -27,9 +27,9 @@ from voicelive.evaluation.sessions import CHECK_S, build_sessions, evaluate_sess
 from voicelive.pipeline import run_offline  # noqa: E402
 
 SETTINGS = {
-    "default (hop 0.5 s, patience 2)": (0.5, 2),
+    "hop 0.5 s, patience 2 (the old default)": (0.5, 2),
     "hop 0.5 s, patience 1": (0.5, 1),
-    "hop 0.25 s, patience 2": (0.25, 2),
+    "hop 0.25 s, patience 2 (default)": (0.25, 2),
     "hop 0.25 s, patience 3": (0.25, 3),
     "hop 0.25 s, patience 1": (0.25, 1),
 }

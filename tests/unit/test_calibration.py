@@ -180,11 +180,15 @@ def test_duration_offset_holds_the_false_accept_rate_at_every_length():
     assert cal.duration_aware
     # short speech gets a looser threshold, long speech a stricter one
     assert cal.duration_offset(0.4, far) < -0.5 < 0.5 < cal.duration_offset(4.0, far)
-    for d in (0.4, 1.2, 4.0):
-        with_d = impostor_far(cal, rng, d, far, slope=slope, use_duration=True)
-        assert far / 3 <= with_d <= far * 3, (d, with_d)
-    # without it, long speech lets far more strangers in (so the check above can fail)
+    with_d = {d: impostor_far(cal, rng, d, far, slope=slope, use_duration=True) for d in (0.4, 1.2, 4.0)}
+    # never looser than the target at any length (the pooled tail, wider than any one length's,
+    # keeps it on the safe side)...
+    assert all(v <= far * 1.5 for v in with_d.values()), with_d
+    # ...while without it long speech lets far more strangers in (so the check above can fail)
     assert impostor_far(cal, rng, 4.0, far, slope=slope, use_duration=False) > far * 3
+    # and short speech is no longer judged as if it were long
+    without_short = impostor_far(cal, rng, 0.4, far, slope=slope, use_duration=False)
+    assert with_d[0.4] > 3 * without_short + 1e-4, (with_d, without_short)
 
 
 def test_no_duration_fit_without_durations_or_spread():

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from voicelive.audio.sources import ArraySource, Source
-from voicelive.config import PipelineConfig
+from voicelive.config import PipelineConfig, with_overrides
 from voicelive.errors import StoreError, VoiceliveError
 from voicelive.kiosk.access import AccessController, AccessDecision, KioskPolicy, KioskState, WindowEvidence
 from voicelive.kiosk.door import DoorActuator, OnScreenDoor
@@ -41,6 +41,11 @@ __all__ = ["EvidenceTap", "KioskSession", "KioskView", "run_kiosk_offline", "RET
 log = logging.getLogger(__name__)
 
 RETRY_S = 2.0
+KIOSK_HOP_S = 0.5
+"""The door analyses a window every 0.5 s whatever the desk app's hop: its rules count windows
+(:class:`KioskPolicy`: 3 agreeing to open, 4 unknown in a row to deny) and were measured at this
+hop. At the desk's 0.25 s, 4 unknown windows take 1 s, and 44 of 100 enrolled visitors met an
+"Access denied" first (asterisk_prompts, k = 5; docs/BENCHMARKS.md, "Kiosk")."""
 MIC_UNAVAILABLE = "microphone unavailable"
 
 
@@ -122,6 +127,7 @@ class KioskSession:
         self._evidence: queue.SimpleQueue[WindowEvidence] = queue.SimpleQueue()
         self._speech_windows = 0
         self.tap: EvidenceTap | None = None
+        config = with_overrides(config if config is not None else PipelineConfig(), {"window.hop_s": KIOSK_HOP_S})
         self.pipeline = Pipeline(config=config, on_verdict=self._on_verdict)
         self.set_scorer(scorer)
         self.decisions: list[AccessDecision] = []

@@ -14,6 +14,15 @@ Everything here is learnt from enrollment data only:
    ``p = 1 - (1 - FAR)^(1/S)`` gives ≈ FAR for the maximum. The tail of the non-target logits is
    modelled by a Gaussian fitted to their upper half (median and 90th percentile), checked against
    the empirical quantile (or the largest non-target score when there are too few): the stricter wins.
+5. **By how much speech was heard.** Less speech gives strangers (and enrolled people) scores
+   closer to the middle, so one threshold for all lengths is stricter than short speech needs.
+   When the trials' speech seconds are known, the median of the non-target logits is fitted as a
+   straight line in log(speech seconds) (over quantile bins of the trials), and a window with
+   ``d`` seconds of speech gets its logit shifted by the line's value at ``d`` minus the pooled
+   median (:meth:`Calibrator.duration_offset`; clamped to the trials' range of durations and to
+   ±:data:`MAX_DURATION_OFFSET`). Only the location moves: the tail's spread is the pooled one (a
+   spread per duration was measured and rejected: from a small roster's few hundred trials it
+   extrapolated to a threshold 2 log-odds too loose and let a stranger in).
 """
 
 from __future__ import annotations
@@ -35,8 +44,8 @@ MAX_STORED_NONTARGETS = 20_000
 """Non-target logits are kept as at most this many rank-uniform quantiles (enough for the tail fit)."""
 DURATION_BINS = 4
 """Quantile bins of the non-target trials' log speech seconds for the duration fit (step 5)."""
-MIN_DURATION_BIN = 50
-"""Non-target scores a bin needs to count; the fit needs two bins at least."""
+MIN_DURATION_BIN = 150
+"""Non-target scores each bin needs (a roster with fewer trials keeps one threshold for all lengths)."""
 MIN_DURATION_SPREAD = 1.5
 """The trials' speech seconds must span at least this ratio (5th to 95th percentile) for a fit."""
 MAX_DURATION_OFFSET = 3.0
@@ -56,12 +65,10 @@ class Calibrator:
     nontarget_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
     target_logits: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_nontarget: int = 0           # trials behind ``nontarget_logits`` (which may be a quantile grid)
-    # duration fit (step 5): [lo, hi] log seconds of the trials, and the pooled median and 90th
-    # percentile of the non-target logits; (slope, intercept) of the non-target
-    # logits' median and 90th percentile against log speech seconds; empty = no fit
+    # duration fit (step 5): [lo, hi] log seconds of the trials and the pooled median of the
+    # non-target logits; (slope, intercept) of their median against log speech seconds; empty = none
     dur_range: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dur_q50: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    dur_q90: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, cv_scores: Sequence[np.ndarray], labels: np.ndarray, speakers: Sequence[str], *,
@@ -149,9 +156,9 @@ class Calibrator:
         return self
 
     def _fit_duration(self, nt_logits: np.ndarray, speech_s: np.ndarray) -> None:
-        """Step 5: lines for the non-target logits' median and 90th percentile against log speech
-        seconds, from quantile bins of the trials (none when durations are unknown or too alike)."""
-        self.dur_range = self.dur_q50 = self.dur_q90 = np.zeros(0)
+        """Step 5: a line for the non-target logits' median against log speech seconds, from
+        quantile bins of the trials (none when durations are unknown, too few or too alike)."""
+        self.dur_range = self.dur_q50 = np.zeros(0)
         ok = np.flatnonzero(np.isfinite(speech_s) & (speech_s > 0) & np.isfinite(nt_logits))
         if ok.size < DURATION_BINS * MIN_DURATION_BIN:
             return
@@ -163,24 +170,21 @@ class Calibrator:
             return
         edges = np.quantile(x, np.linspace(0.0, 1.0, DURATION_BINS + 1))
         which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, DURATION_BINS - 1)
-        xm, q50, q90 = [], [], []
+        xm, q50 = [], []
         for k in range(DURATION_BINS):
             sel = which == k
-            if sel.sum() >= MIN_DURATION_BIN:
-                xm.append(float(np.median(x[sel])))
-                a, b = np.quantile(lg[sel], [0.5, 0.9])
-                q50.append(float(a))
-                q90.append(float(b))
-        if len(xm) < 2 or np.ptp(xm) <= 0:
+            if sel.sum() < MIN_DURATION_BIN:
+                return
+            xm.append(float(np.median(x[sel])))
+            q50.append(float(np.median(lg[sel])))
+        if np.ptp(xm) <= 0:
             return
-        p50, p90 = np.quantile(lg, [0.5, 0.9])
-        self.dur_range = np.array([lo, hi, p50, p90])
+        self.dur_range = np.array([lo, hi, float(np.median(lg))])
         self.dur_q50 = np.polyfit(xm, q50, 1)
-        self.dur_q90 = np.polyfit(xm, q90, 1)
 
     @property
     def duration_aware(self) -> bool:
-        return self.dur_range.size == 4
+        return self.dur_range.size == 3
 
     def _tail_p(self, target_far: float) -> float:
         """Per-model tail probability that makes the roster's best score pass with ≈ ``target_far``."""
@@ -189,20 +193,13 @@ class Calibrator:
     def duration_offset(self, speech_s: float | None, target_far: float) -> float:
         """How much stricter (> 0) or looser (< 0) than the pooled threshold a trial with
         ``speech_s`` seconds of speech should be judged, in log-odds (0 without a duration fit):
-        the Gaussian tail threshold fitted at ``speech_s`` minus the one of all trials pooled (so a
-        margin the empirical tail added to the pooled threshold is kept)."""
+        the fitted non-target median at ``speech_s`` minus the pooled median. ``target_far`` is
+        accepted for symmetry with :meth:`threshold_logit`; the shift does not depend on it."""
         if not self.duration_aware or speech_s is None or not np.isfinite(speech_s) or speech_s <= 0:
             return 0.0
-        z = float(-ndtri(self._tail_p(target_far)))
-
-        def tail(x: float) -> float:
-            m, t90 = np.polyval(self.dur_q50, x), np.polyval(self.dur_q90, x)
-            return float(m + max(t90 - m, 1e-6) / _Q90_Z * z)
-
         x = float(np.clip(np.log(speech_s), self.dur_range[0], self.dur_range[1]))
-        p50, p90 = float(self.dur_range[2]), float(self.dur_range[3])
-        pooled = p50 + max(p90 - p50, 1e-6) / _Q90_Z * z
-        return float(np.clip(tail(x) - pooled, -MAX_DURATION_OFFSET, MAX_DURATION_OFFSET))
+        shift = float(np.polyval(self.dur_q50, x)) - float(self.dur_range[2])
+        return float(np.clip(shift, -MAX_DURATION_OFFSET, MAX_DURATION_OFFSET))
 
     def _znorm(self, raw: np.ndarray) -> np.ndarray:
         """``raw (B, ..., S)`` -> z-normalised, same shape."""
@@ -246,7 +243,7 @@ class Calibrator:
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return ({"cal/mu": self.mu, "cal/sd": self.sd, "cal/weights": self.weights,
                  "cal/nontarget": self.nontarget_logits, "cal/target": self.target_logits,
-                 "cal/dur_range": self.dur_range, "cal/dur_q50": self.dur_q50, "cal/dur_q90": self.dur_q90},
+                 "cal/dur_range": self.dur_range, "cal/dur_q50": self.dur_q50},
                 {"speakers": self.speakers, "bias": self.bias, "n_nontarget": self.n_nontarget})
 
     @classmethod
@@ -257,5 +254,4 @@ class Calibrator:
                    n_nontarget=int(params.get("n_nontarget", arrays["cal/nontarget"].size)),
                    # models saved before the duration fit have none: one threshold for all lengths
                    dur_range=np.asarray(arrays["cal/dur_range"]) if "cal/dur_range" in arrays else np.zeros(0),
-                   dur_q50=np.asarray(arrays["cal/dur_q50"]) if "cal/dur_q50" in arrays else np.zeros(0),
-                   dur_q90=np.asarray(arrays["cal/dur_q90"]) if "cal/dur_q90" in arrays else np.zeros(0))
+                   dur_q50=np.asarray(arrays["cal/dur_q50"]) if "cal/dur_q50" in arrays else np.zeros(0))
