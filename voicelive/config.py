@@ -225,7 +225,9 @@ class DecisionConfig:
     patience : int
         Agreeing speech windows in a row before a (new) name is shown.
     unknown_patience : int
-        Speech windows in a row below threshold before "unknown" is shown.
+        Speech windows in a row below threshold before "unknown" is shown: 6 = 1.5 s at the default
+        hop (0.25 s), so the first low windows of an enrolled person's speech do not flash
+        "unknown" before the name comes.
     hysteresis : float
         Score margin: a shown name stays while its smoothed score is above ``threshold -
         hysteresis`` and no other speaker leads it by more than ``hysteresis``.
@@ -241,7 +243,7 @@ class DecisionConfig:
     mean_windows: int = 3
     full_weight_speech_s: float = 1.0
     patience: int = 2
-    unknown_patience: int = 3
+    unknown_patience: int = 6
     hysteresis: float = 0.1
     silence_timeout_s: float = 1.5
     top_k: int = 3

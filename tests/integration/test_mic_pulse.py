@@ -152,7 +152,13 @@ def split_at_pause(verdicts: list, first_speaker: str) -> tuple[list, list]:
     """Verdicts up to the 'silence' that follows ``first_speaker``'s turn, and those after it."""
     named_at = next((i for i, v in enumerate(verdicts) if v[2] == first_speaker), None)
     assert named_at is not None, f"{first_speaker} was never named: {verdicts}"
-    pause = next((i for i in range(named_at, len(verdicts)) if verdicts[i][1] in ("silence", "listening")), None)
+    # a turn's own windows may dip to 'listening' and come back to the name within a moment (its
+    # weak edge); the pause is the first 'silence'/'listening' not followed by the name within 1 s
+    def lasting(i: int) -> bool:
+        return not any(v[2] == first_speaker for v in verdicts[i:] if v[0] <= verdicts[i][0] + 1.0)
+
+    pause = next((i for i in range(named_at, len(verdicts))
+                  if verdicts[i][1] in ("silence", "listening") and lasting(i)), None)
     assert pause is not None, f"no pause after {first_speaker}'s turn: {verdicts}"
     return verdicts[:pause], verdicts[pause:]
 

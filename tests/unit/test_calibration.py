@@ -168,7 +168,7 @@ def impostor_far(cal, rng, speech_s, far, *, slope, use_duration):
     raw = rng.normal(size=(40_000, n_spk)) + slope * np.log(speech_s)
     lg = cal.logits(raw[None])
     if use_duration:
-        lg = lg - cal.duration_offset(speech_s, far)
+        lg = lg - cal.duration_offset(speech_s)
     return float(np.mean(lg.max(axis=1) > cal.threshold_logit(far)))
 
 
@@ -179,7 +179,7 @@ def test_duration_offset_holds_the_false_accept_rate_at_every_length():
     cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
     assert cal.duration_aware
     # short speech gets a looser threshold, long speech a stricter one
-    assert cal.duration_offset(0.4, far) < -0.5 < 0.5 < cal.duration_offset(4.0, far)
+    assert cal.duration_offset(0.4) < -0.5 < 0.5 < cal.duration_offset(4.0)
     with_d = {d: impostor_far(cal, rng, d, far, slope=slope, use_duration=True) for d in (0.4, 1.2, 4.0)}
     # never looser than the target at any length (the pooled tail, wider than any one length's,
     # keeps it on the safe side)...
@@ -198,7 +198,7 @@ def test_no_duration_fit_without_durations_or_spread():
     assert not Calibrator().fit(raw, labels, spk).duration_aware
     same = np.full(speech_s.size, 2.0) * rng.uniform(0.95, 1.05, speech_s.size)
     flat = Calibrator().fit(raw, labels, spk, speech_s=same)
-    assert not flat.duration_aware and flat.duration_offset(0.3, 0.01) == 0.0
+    assert not flat.duration_aware and flat.duration_offset(0.3) == 0.0
     few = Calibrator().fit([raw[0][:30]], labels[:30], spk, speech_s=speech_s[:30])
     assert not few.duration_aware
 
@@ -209,8 +209,8 @@ def test_duration_offset_is_bounded_and_clamped_to_the_trials_range():
     rng = np.random.default_rng(3)
     raw, labels, speech_s = simulate_durations(rng, 6, 3000, slope=5.0)
     cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
-    assert abs(cal.duration_offset(0.01, 0.01)) <= MAX_DURATION_OFFSET
-    assert cal.duration_offset(100.0, 0.01) == cal.duration_offset(1000.0, 0.01)
+    assert abs(cal.duration_offset(0.01)) <= MAX_DURATION_OFFSET
+    assert cal.duration_offset(100.0) == cal.duration_offset(1000.0)
 
 
 def test_duration_fit_survives_state_round_trip_and_old_states_have_none():
@@ -219,6 +219,6 @@ def test_duration_fit_survives_state_round_trip_and_old_states_have_none():
     cal = Calibrator().fit(raw, labels, [f"s{i}" for i in range(6)], speech_s=speech_s)
     arrays, params = cal.get_state()
     back = Calibrator.from_state(arrays, params)
-    assert back.duration_offset(0.5, 0.01) == cal.duration_offset(0.5, 0.01) != 0.0
+    assert back.duration_offset(0.5) == cal.duration_offset(0.5) != 0.0
     old = {k: v for k, v in arrays.items() if not k.startswith("cal/dur_")}
     assert not Calibrator.from_state(old, params).duration_aware

@@ -215,5 +215,5 @@ def test_gmm_member_tells_speech_seconds_and_logits_use_them(rec):
     b = rec.backends[bi]
     assert b.speech_seconds(b.summarise(feats[bi])) == pytest.approx(frames * 0.01)
     cal = rec.calibrator
-    expect = cal.logits(rec.raw_scores(feats)) - cal.duration_offset(rec.speech_seconds(feats), rec.target_far)
+    expect = cal.logits(rec.raw_scores(feats)) - cal.duration_offset(rec.speech_seconds(feats))
     np.testing.assert_allclose(rec.logits_features(feats), expect)

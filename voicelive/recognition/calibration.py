@@ -190,11 +190,11 @@ class Calibrator:
         """Per-model tail probability that makes the roster's best score pass with ≈ ``target_far``."""
         return 1.0 - (1.0 - target_far) ** (1.0 / max(1, len(self.speakers)))
 
-    def duration_offset(self, speech_s: float | None, target_far: float) -> float:
+    def duration_offset(self, speech_s: float | None) -> float:
         """How much stricter (> 0) or looser (< 0) than the pooled threshold a trial with
         ``speech_s`` seconds of speech should be judged, in log-odds (0 without a duration fit):
-        the fitted non-target median at ``speech_s`` minus the pooled median. ``target_far`` is
-        accepted for symmetry with :meth:`threshold_logit`; the shift does not depend on it."""
+        the fitted non-target median at ``speech_s`` minus the pooled median (the same for every
+        target false-accept rate)."""
         if not self.duration_aware or speech_s is None or not np.isfinite(speech_s) or speech_s <= 0:
             return 0.0
         x = float(np.clip(np.log(speech_s), self.dur_range[0], self.dur_range[1]))

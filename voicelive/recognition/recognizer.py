@@ -434,7 +434,7 @@ class Recognizer:
         cal = self._require()
         lg = cal.logits(self.raw_scores(feats))
         if cal.duration_aware:
-            lg = lg - cal.duration_offset(self.speech_seconds(feats), self.target_far)
+            lg = lg - cal.duration_offset(self.speech_seconds(feats))
         return lg
 
     def logits(self, wave: np.ndarray) -> np.ndarray:
@@ -510,8 +510,8 @@ class Recognizer:
                 "target_far": self.target_far,
                 "threshold": self.threshold,
                 "fusion_weights": [float(w) for w in cal.weights],
-                "by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d, self.target_far), 3)
-                                       for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
+                "logit_shift_by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d), 3)
+                                                   for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
                 "n_target_trials": int(cal.target_logits.size),
                 "n_nontarget_trials": int(max(cal.n_nontarget, cal.nontarget_logits.size)),
             },
