@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 from voicelive.audio.channels import CHANNELS  # noqa: E402
 from voicelive.dsp import features as F  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
-from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
+from voicelive.evaluation.corpus import protocol_split  # noqa: E402
 from voicelive.recognition.gmm_ubm import GMMUBMBackend  # noqa: E402
+from corpora import open_corpus  # noqa: E402
 
 TEL = F.FastFeatureConfig(fmin_hz=300.0, fmax_hz=3400.0)
 _GE2E = []
@@ -119,10 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", nargs="+", default=list(CHANNELS))
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    manifest = Path(args.corpus)
-    if not manifest.exists():
-        manifest = ROOT.parent / "shared" / "corpora" / args.corpus / "manifest.csv"
-    corpus = load_manifest(manifest)
+    corpus = open_corpus(args.corpus)
     splits = [protocol_split(corpus, s) for s in range(args.seeds)]
     cache = B.FeatureCache(corpus)
     rows = []

@@ -45,8 +45,9 @@ from voicelive.audio.channels import CHANNELS  # noqa: E402
 from voicelive.dsp import features as F  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
 from voicelive.evaluation import metrics as M  # noqa: E402
-from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
+from voicelive.evaluation.corpus import protocol_split  # noqa: E402
 from voicelive.recognition import recognizer as R  # noqa: E402
+from corpora import open_corpus  # noqa: E402
 from random_channels import augment_windows  # noqa: E402
 from voicelive.recognition.calibration import Calibrator  # noqa: E402
 from voicelive.recognition.registry import SINGLE_BACKENDS  # noqa: E402
@@ -266,10 +267,7 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", nargs="+", default=list(CHANNELS))
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    manifest = Path(args.corpus)
-    if not manifest.exists():
-        manifest = ROOT.parent / "shared" / "corpora" / args.corpus / "manifest.csv"
-    corpus = load_manifest(manifest)
+    corpus = open_corpus(args.corpus)
     ENROLL_KINDS[:] = args.enroll_kinds
     cache = B.FeatureCache(corpus)
     per = {}

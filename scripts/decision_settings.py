@@ -22,9 +22,10 @@ sys.path.insert(0, str(ROOT))
 
 from voicelive.config import PipelineConfig  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
-from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
+from voicelive.evaluation.corpus import protocol_split  # noqa: E402
 from voicelive.evaluation.sessions import CHECK_S, build_sessions, evaluate_sessions, sessions_summary  # noqa: E402
 from voicelive.pipeline import run_offline  # noqa: E402
+from corpora import open_corpus  # noqa: E402
 
 SETTINGS = {
     "hop 0.5 s, patience 2 (the old default)": (0.5, 2),
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args(argv)
-    corpus = load_manifest(ROOT.parent / "shared" / "corpora" / args.corpus / "manifest.csv")
+    corpus = open_corpus(args.corpus)
     cache = B.FeatureCache(corpus)
     per = {name: [] for name in SETTINGS}
     # between the check times too: unknown streams named at any moment, known streams ever shown

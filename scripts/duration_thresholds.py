@@ -21,10 +21,11 @@ from voicelive import SAMPLE_RATE  # noqa: E402
 from voicelive.dsp import features as F  # noqa: E402
 from voicelive.dsp.vad import SpeechGate  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
-from voicelive.evaluation.corpus import load_manifest, protocol_split  # noqa: E402
+from voicelive.evaluation.corpus import protocol_split  # noqa: E402
 from voicelive.evaluation.sessions import build_sessions, LEAD_SILENCE_S  # noqa: E402
 from voicelive.recognition import recognizer as R  # noqa: E402
 from voicelive.recognition.calibration import Calibrator  # noqa: E402
+from corpora import open_corpus  # noqa: E402
 
 CFG = F.FastFeatureConfig()
 
@@ -41,7 +42,7 @@ def bin_of(d):
 
 
 
-corpus = load_manifest(ROOT.parent / "shared" / "corpora" / sys.argv[1] / "manifest.csv")
+corpus = open_corpus(sys.argv[1])
 cache = B.FeatureCache(corpus)
 SHORT = (0.5, 1.0, 1.5)
 out = []
