@@ -21,3 +21,9 @@ def test_summary_counts_never_correct_as_infinite_not_nan():
     assert s["ttfc_median_s"] == 1.5  # pooled 0.5, 1.0, 1.5, inf: the higher middle value
     assert s["ttfc_p95_s"] == np.inf
     assert s["never_correct"] == 0.25
+    # each seed's own values too, JSON-safe (a seed whose streams were never named -> None)
+    assert s["acc@1s"]["per_seed"] == [1.0, 0.5] and s["far@6s"]["per_seed"] == [0.0, 0.25]
+    assert s["ttfc_median_s_per_seed"] == [1.0, 1.5]
+    never = sessions_summary([{"acc": {t: 0.0 for t in CHECK_S}, "far": {t: float("nan") for t in CHECK_S},
+                               "ttfc": [np.inf]}])
+    assert never["ttfc_median_s_per_seed"] == [None] and never["far@1s"]["per_seed"] == [None]

@@ -144,11 +144,14 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def _mean_std(values: list[float]) -> dict[str, float]:
-    a = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=np.float64)
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    """Mean and std (ddof=1) over the finite values, and every seed's value in seed order (None
+    where a seed had none), so one bad split can be told from a general shift."""
+    per_seed = [float(v) if v is not None and np.isfinite(v) else None for v in values]
+    a = np.asarray([v for v in per_seed if v is not None], dtype=np.float64)
     if a.size == 0:
-        return {"mean": float("nan"), "std": float("nan")}
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0}
+        return {"mean": float("nan"), "std": float("nan"), "per_seed": per_seed}
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "per_seed": per_seed}
 
 
 def evaluate_split(system: BenchSystem, split: Split, k: int, cache: FeatureCache, *,
