@@ -1,10 +1,11 @@
-"""Streaming sessions (PROTOCOL.md) under several live decision settings: window hop and patience.
+"""Streaming sessions (PROTOCOL.md) under several live decision settings: window hop and patience
+(``--group hop``, the default) or the smoothing of scores across windows (``--group smoothing``).
 
 For each seed the default recognizer is enrolled once (k = 10); every setting then runs the same
 session streams through the app's pipeline (`voicelive.pipeline.run_offline`). Window scores are
 memoised by the window's samples, so settings with the same hop share the scoring.
 
-    python scripts/decision_settings.py --corpus asterisk_prompts --seeds 5
+    python scripts/decision_settings.py --corpus asterisk_prompts --seeds 5 [--group smoothing]
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +20,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voicelive.config import PipelineConfig  # noqa: E402
+from voicelive.config import PipelineConfig, with_overrides  # noqa: E402
 from voicelive.evaluation import bench as B  # noqa: E402
 from voicelive.evaluation.corpus import protocol_split  # noqa: E402
 from voicelive.evaluation.sessions import CHECK_S, build_sessions, evaluate_sessions, sessions_summary  # noqa: E402
 from voicelive.pipeline import run_offline  # noqa: E402
 from corpora import open_corpus  # noqa: E402
 
-SETTINGS = {
-    "hop 0.5 s, patience 2 (the old default)": (0.5, 2),
-    "hop 0.5 s, patience 1": (0.5, 1),
-    "hop 0.25 s, patience 2 (default)": (0.25, 2),
-    "hop 0.25 s, patience 3": (0.25, 3),
-    "hop 0.25 s, patience 1": (0.25, 1),
+SETTINGS = {   # name -> PipelineConfig overrides
+    "hop": {
+        "hop 0.5 s, patience 2 (the old default)": {"window.hop_s": 0.5, "decision.patience": 2},
+        "hop 0.5 s, patience 1": {"window.hop_s": 0.5, "decision.patience": 1},
+        "hop 0.25 s, patience 2 (default)": {"window.hop_s": 0.25, "decision.patience": 2},
+        "hop 0.25 s, patience 3": {"window.hop_s": 0.25, "decision.patience": 3},
+        "hop 0.25 s, patience 1": {"window.hop_s": 0.25, "decision.patience": 1},
+    },
+    "smoothing": {
+        "EMA alpha 0.5 (default)": {},
+        "EMA alpha 0.7": {"decision.ema_alpha": 0.7},
+        "EMA alpha 0.9": {"decision.ema_alpha": 0.9},
+        "mean of 2 windows": {"decision.smoothing": "mean", "decision.mean_windows": 2},
+        "EMA alpha 0.7, full weight at 0.5 s": {"decision.ema_alpha": 0.7, "decision.full_weight_speech_s": 0.5},
+    },
 }
 
 
@@ -57,13 +66,15 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--group", choices=sorted(SETTINGS), default="hop")
     args = ap.parse_args(argv)
+    settings = SETTINGS[args.group]
     corpus = open_corpus(args.corpus)
     cache = B.FeatureCache(corpus)
-    per = {name: [] for name in SETTINGS}
+    per = {name: [] for name in settings}
     # between the check times too: unknown streams named at any moment, known streams ever shown
     # as someone else
-    ever = {name: [0, 0, 0, 0] for name in SETTINGS}   # unknown named, unknown, known wrong, known
+    ever = {name: [0, 0, 0, 0] for name in settings}   # unknown named, unknown, known wrong, known
     for seed in range(args.seeds):
         split = protocol_split(corpus, seed)
         system = B.BenchSystem("fusion").fresh()
@@ -72,10 +83,8 @@ def main(argv=None) -> int:
                    {s: [corpus.audio(u) for u in utts] for s, utts in enr.items()})
         scorer = MemoScorer(system.rec)
         sessions = build_sessions(corpus, split)
-        for name, (hop_s, patience) in SETTINGS.items():
-            base = PipelineConfig()
-            cfg = replace(base, window=replace(base.window, hop_s=hop_s),
-                          decision=replace(base.decision, patience=patience))
+        for name, overrides in settings.items():
+            cfg = with_overrides(PipelineConfig(), overrides)
             per[name].append(evaluate_sessions(scorer, sessions, cfg))
             for sess in sessions:
                 named = {v.speaker for v in run_offline(sess.wave, scorer, cfg) if v.state == "speaker"}
