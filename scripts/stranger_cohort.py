@@ -6,11 +6,14 @@ enrolled, the way a user could record "voices that must not be accepted", and as
 threshold then rejects a *different* stranger better.
 
 For each PROTOCOL.md split with at least two unknown speakers: for each unknown speaker U, another
-unknown speaker C gives ``--cohort-clips`` recordings (none of them among C's unknown tests, and never
-U's audio and never one of C's test utterances) as extra non-target calibration trials (the clips and live-
-sized windows cut from them, scored against every enrolled model). U's 40 unknown tests measure the
-false-accept rate at the product threshold; the known tests measure how many enrolled people are
-still accepted. Printed: both, without and with the stranger cohort, per seed and pooled.
+unknown speaker C gives ``--cohort-clips`` recordings (never U's audio, never one of C's own test
+utterances) as extra non-target calibration trials: the clips and live-sized windows cut from them,
+scored against every enrolled model. U's 40 unknown tests measure the false-accept rate at the
+product threshold; the known tests measure how many enrolled people are still accepted. Printed:
+both, without and with the stranger cohort, per seed and pooled.
+
+An experiment, not product code: it adds the trials through the recognizer's internal list of
+impostor trials (the one pseudo-impostors use) and recalibrates.
 
     python scripts/stranger_cohort.py --corpus asterisk_prompts --k 10 --seeds 5
 """
