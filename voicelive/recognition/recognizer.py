@@ -359,7 +359,7 @@ class Recognizer:
         t0 = time.perf_counter()
         self._compact_trials()
         spk = self._speakers
-        use_pseudo = len(spk) < MIN_REAL_COHORT and all(self._pseudo)
+        use_pseudo = self.uses_pseudo_impostors
         cvs, labels, own_scores, own_labels, speech_s = [], None, [], None, None
         dur_bi = self._duration_backend()
         split: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}   # the same for every backend
@@ -385,6 +385,12 @@ class Recognizer:
                                            speech_s=speech_s)
         self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
         self.timings["calibrate_s"] = time.perf_counter() - t0
+
+    @property
+    def uses_pseudo_impostors(self) -> bool:
+        """Whether the calibration's strangers include voice-shifted copies of the enrolled people
+        (a roster of fewer than :data:`MIN_REAL_COHORT`): the threshold is then less certain."""
+        return len(self._speakers) < MIN_REAL_COHORT and bool(self._pseudo) and all(self._pseudo)
 
     def _duration_backend(self) -> int | None:
         """Index of the first member whose features tell their speech seconds (None: none does, or
@@ -512,6 +518,8 @@ class Recognizer:
                 "fusion_weights": [float(w) for w in cal.weights],
                 "logit_shift_by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d), 3)
                                                    for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
+                "impostors": "the other enrolled speakers" + (
+                    " and pitch/formant-shifted copies of them" if self.uses_pseudo_impostors else ""),
                 "n_target_trials": int(cal.target_logits.size),
                 "n_nontarget_trials": int(max(cal.n_nontarget, cal.nontarget_logits.size)),
             },
