@@ -62,6 +62,8 @@ def test_threshold_is_a_target_false_accept_rate(make_window, gui_inputs, speech
         thresholds[far] = rec.threshold
     assert thresholds[0.001] >= thresholds[0.1]      # fewer false accepts -> a higher bar
     assert "0.1 %" in w.roster.model_info.text()
+    # a small roster's threshold says it is less certain, and why
+    assert "less certain" in w.roster.model_info.text() and "voice-shifted" in w.roster.model_info.toolTip()
     assert w.settings.target_far == 0.001
 
 

@@ -204,8 +204,9 @@ class RosterPanel(QWidget):
             self.busy_label.hide()
             self.busy_bar.hide()
 
-    def set_model_info(self, text: str) -> None:
+    def set_model_info(self, text: str, tooltip: str = "") -> None:
         self.model_info.setText(text)
+        self.model_info.setToolTip(tooltip)
 
     def _update_buttons(self) -> None:
         sel = self.selected_name() is not None
