@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     if rec.uses_pseudo_impostors:
         print(f"note: with {len(rec.speakers)} enrolled speaker(s) the threshold learns what a stranger sounds like "
               f"from them and voice-shifted copies of them; a stranger who sounds close to one of them can pass "
-              f"more often than the target (benchmarks: up to 2.5 % of one stranger's utterances at a 1 % target). "
+              f"more often than the target (benchmarks: up to 3.75 % of strangers' utterances at a 1 % target). "
               f"Each person enrolled makes it firmer.")
     return 0
