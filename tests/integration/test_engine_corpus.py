@@ -60,8 +60,8 @@ def test_cli_enroll_identify_on_real_files(asterisk, ge2e_weights, tmp_path):
     assert out[3]["speaker"] is None  # never enrolled
     r = run_cli("speakers", "list", env_dir=tmp_path)
     assert r.returncode == 0 and all(n in r.stdout for n in names)
-    # three people: the threshold leans on voice-shifted copies of them, and `train` says so
+    # three people: the threshold leans on pitch/formant-shifted copies of them, and `train` says so
     r = run_cli("train", env_dir=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "trained 'fusion' on 3 speaker(s)" in r.stdout
-    assert "note: with 3 enrolled speaker(s)" in r.stdout and "voice-shifted copies" in r.stdout
+    assert "note: with 3 enrolled speaker(s)" in r.stdout and "shifted copies of them" in r.stdout

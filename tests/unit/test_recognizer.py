@@ -173,7 +173,7 @@ def test_single_speaker_roster_verifies(ge2e_weights):
     assert own > other
     assert np.mean([r.identify(w).speaker == "solo" for sid in (3, 6, 9) for w in clips(sid, n=2, seed0=60)]) <= 0.5
     assert r.card()["calibration"]["n_nontarget_trials"] > 0  # pseudo-impostors stood in for a cohort
-    assert r.uses_pseudo_impostors and "shifted copies" in r.card()["calibration"]["impostors"]
+    assert r.uses_pseudo_impostors and r.small_roster and "shifted copies" in r.card()["calibration"]["impostors"]
 
 
 def test_classifier_backends_need_two_speakers():
@@ -225,7 +225,9 @@ def test_eight_enrolled_people_are_their_own_impostors():
 
     r = Recognizer.create("gmm-ubm")
     r.enroll({f"s{i}": clips(i, n=3, seconds=1.5) for i in range(MIN_REAL_COHORT)})
-    assert not r.uses_pseudo_impostors
+    assert not r.uses_pseudo_impostors and not r.small_roster
     assert r.card()["calibration"]["impostors"] == "the other enrolled speakers"
     r.add_speaker("s0", clips(0, n=3, seconds=1.5))   # replacing someone keeps the roster at 8
-    assert not r.uses_pseudo_impostors
+    assert not r.uses_pseudo_impostors and not r.small_roster
+    r.remove_speaker("s0")     # 7 people: still no shifted copies (no audio kept), but a small roster
+    assert r.small_roster and not r.uses_pseudo_impostors

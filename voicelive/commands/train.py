@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     print("thresholds on cross-validated enrollment trials (calibrated score, accepted targets, accepted impostors):")
     for method, v in rec.threshold_report().items():
         print(f"  {method:<32} {v['threshold']:.3f}   TPR {100 * v['tpr']:5.1f} %   FPR {100 * v['fpr']:5.1f} %")
-    if rec.uses_pseudo_impostors:
+    if rec.small_roster:
         print(f"note: with {len(rec.speakers)} enrolled speaker(s) the threshold learns what a stranger sounds like "
-              f"from them and voice-shifted copies of them; a stranger who sounds close to one of them can pass "
-              f"more often than the target (benchmarks: up to 3.75 % of strangers' utterances at a 1 % target). "
-              f"Each person enrolled makes it firmer.")
+              f"from too few voices ({rec.card()['calibration']['impostors']}); a stranger who sounds close to "
+              f"one of them can pass more often than the target (benchmarks: up to 3.75 % of strangers' "
+              f"utterances at a 1 % target). Each person enrolled makes it firmer; from 8 on it rests on them alone.")
     return 0

@@ -678,11 +678,12 @@ class MainWindow(QMainWindow):
             info = (f"Model: {rec.name} · {len(rec.speakers)} speaker(s) · threshold "
                     f"{rec.threshold:.2f} at {self.target_far * 100:g} % false accepts")
             tip = ""
-            if getattr(rec, "uses_pseudo_impostors", False):
+            if getattr(rec, "small_roster", False):
                 info += " · few people: less certain"
                 tip = ("With fewer than 8 people enrolled, the threshold learns what a stranger sounds like "
-                       "from them and voice-shifted copies of them. A stranger who sounds close to one of them "
-                       "can pass more often than the target rate. Each person enrolled makes it firmer.")
+                       "from too few voices (the enrolled people and voice-shifted copies of them). A stranger "
+                       "who sounds close to one of them can pass more often than the target rate. Each person "
+                       "enrolled makes it firmer.")
             self.roster.set_model_info(info, tooltip=tip)
         else:
             self.roster.set_model_info(f"Model: none yet (backend {self.backend})")

@@ -392,6 +392,12 @@ class Recognizer:
         (a roster of fewer than :data:`MIN_REAL_COHORT`): the threshold is then less certain."""
         return len(self._speakers) < MIN_REAL_COHORT and bool(self._pseudo) and all(self._pseudo)
 
+    @property
+    def small_roster(self) -> bool:
+        """Fewer than :data:`MIN_REAL_COHORT` people enrolled: too few voices to know how close a
+        stranger can come, so the threshold is less certain than its target suggests."""
+        return 0 < len(self._speakers) < MIN_REAL_COHORT
+
     def _duration_backend(self) -> int | None:
         """Index of the first member whose features tell their speech seconds (None: none does, or
         :data:`DURATION_AWARE_THRESHOLD` is off)."""
