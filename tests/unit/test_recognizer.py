@@ -231,3 +231,8 @@ def test_eight_enrolled_people_are_their_own_impostors():
     assert not r.uses_pseudo_impostors and not r.small_roster
     r.remove_speaker("s0")     # 7 people: still no shifted copies (no audio kept), but a small roster
     assert r.small_roster and not r.uses_pseudo_impostors
+    n_before = r.card()["calibration"]["n_nontarget_trials"]
+    audio = {f"s{i}": clips(i, n=3, seconds=1.5) for i in range(1, MIN_REAL_COHORT)}
+    assert r.ensure_pseudo_impostors(audio.__getitem__)       # the copies are made now ...
+    assert r.uses_pseudo_impostors and r.card()["calibration"]["n_nontarget_trials"] > n_before
+    assert not r.ensure_pseudo_impostors(audio.__getitem__)   # ... once

@@ -102,9 +102,11 @@ def sync_model(store, *, backend: str | None = None, target_far: float | None = 
                 added.append(s)
     if rec is None:
         return sync_model(store, backend=name, force_rebuild=True)
+    # a roster shrunk below 8 people: speakers enrolled before need voice-shifted copies too
+    completed = rec.ensure_pseudo_impostors(store.clips)
     if target_far is not None:
         rec.set_target_far(target_far)
-    if not added and not removed and target_far is None:
+    if not added and not removed and not completed and target_far is None:
         return SyncResult(rec, store.active_model().version_id, seconds=time.perf_counter() - t0)
     vid = save_active(store, rec)
     return SyncResult(rec, vid, added=added, removed=removed, seconds=time.perf_counter() - t0)

@@ -11,7 +11,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -256,6 +256,23 @@ class Recognizer:
             self._pseudo = [[t for t in p if t[0] != name] for p in self._pseudo]
         self.timings["train_s"] = time.perf_counter() - t0
         self._calibrate()
+
+    def ensure_pseudo_impostors(self, clips_of: Callable[[str], Sequence[np.ndarray]]) -> bool:
+        """While the roster is small, give every enrolled speaker voice-shifted copies (from
+        ``clips_of(name)``, the same clips in the same order as enrolled) and recalibrate.
+
+        Copies are made only from audio the recognizer is given, so speakers enrolled while the
+        roster had 8 or more people have none; when removals bring it below that, this adds them.
+        Returns whether anything was added."""
+        if not self.small_roster:
+            return False
+        have = {t[0] for t in self._pseudo[0]}
+        missing = [s for s in self._speakers if s not in have]
+        for s in missing:
+            self._add_pseudo(s, [validate_wave(w, what=f"clip of '{s}'") for w in clips_of(s)])
+        if missing:
+            self._calibrate()
+        return bool(missing)
 
     def remove_speaker(self, name: str) -> None:
         if name not in self._speakers:
