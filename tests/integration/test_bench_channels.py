@@ -81,5 +81,6 @@ def test_cli_all_channels_writes_the_channel_and_ratios(corpora_dir, tmp_path):
     assert all(len(row["closed_acc"]["per_seed"]) == 1 for row in res["results"])   # each seed's value kept
     assert res["results"][0]["closed_acc"]["per_seed"][0] == res["results"][0]["closed_acc"]["mean"]
     assert "| gmm-ubm | 5 | clean | " in r.stdout and "(×1.00)" in r.stdout and "| gmm-ubm | 5 | reverb | " in r.stdout
+    assert "| unknown utterances accepted % | worst seed % |" in r.stdout
     r = _cli("--manifest", str(corpora_dir / "fsdd" / "manifest.csv"), "--test-channel", "phone", tmp_path=tmp_path)
     assert r.returncode == 2 and "unknown test channel 'phone'" in r.stderr and "Traceback" not in r.stderr
