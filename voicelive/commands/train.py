@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {method:<32} {v['threshold']:.3f}   TPR {100 * v['tpr']:5.1f} %   FPR {100 * v['fpr']:5.1f} %")
     if rec.small_roster:
         print(f"note: with {len(rec.speakers)} enrolled speaker(s) the threshold learns what a stranger sounds like "
-              f"from too few voices ({rec.card()['calibration']['impostors']}); a stranger who sounds close to "
+              f"from too few voices ({rec.impostors}); a stranger who sounds close to "
               f"one of them can pass more often than the target (benchmarks: up to 3.75 % of strangers' "
               f"utterances at a 1 % target). Each person enrolled makes it firmer; from 8 on it rests on them alone.")
     return 0

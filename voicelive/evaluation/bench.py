@@ -147,7 +147,9 @@ class Progress:
 def _mean_std(values: list[float]) -> dict[str, Any]:
     """Mean and std (ddof=1) over the finite values, and every seed's value in seed order (None
     where a seed had none), so one bad split can be told from a general shift."""
-    per_seed = [float(v) if v is not None and np.isfinite(v) else None for v in values]
+    from voicelive.evaluation.sessions import finite_or_none
+
+    per_seed = [finite_or_none(v) for v in values]
     a = np.asarray([v for v in per_seed if v is not None], dtype=np.float64)
     if a.size == 0:
         return {"mean": float("nan"), "std": float("nan"), "per_seed": per_seed}

@@ -114,17 +114,17 @@ def sessions_summary(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
             vals = vals[np.isfinite(vals)]
             out[f"{key}@{t:g}s"] = {"mean": float(vals.mean()) if vals.size else float("nan"),
                                     "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
-                                    "per_seed": [_finite_or_none(r[key][t]) for r in per_seed]}
+                                    "per_seed": [finite_or_none(r[key][t]) for r in per_seed]}
     ttfc = np.concatenate([np.asarray(r["ttfc"], dtype=np.float64) for r in per_seed]) if per_seed else np.array([])
     # "higher" picks a real observation: a stream never named correctly counts as +inf, not NaN
     out["ttfc_median_s"] = float(np.percentile(ttfc, 50, method="higher")) if ttfc.size else float("nan")
     out["ttfc_p95_s"] = float(np.percentile(ttfc, 95, method="higher")) if ttfc.size else float("nan")
     out["never_correct"] = float(np.mean(~np.isfinite(ttfc))) if ttfc.size else float("nan")
     out["ttfc_median_s_per_seed"] = [
-        _finite_or_none(np.percentile(r["ttfc"], 50, method="higher")) if len(r["ttfc"]) else None for r in per_seed]
+        finite_or_none(np.percentile(r["ttfc"], 50, method="higher")) if len(r["ttfc"]) else None for r in per_seed]
     return out
 
 
-def _finite_or_none(x: float) -> float | None:
+def finite_or_none(x: float | None) -> float | None:
     """A number for results.json: None stands for NaN or "never" (inf), which JSON cannot hold."""
-    return float(x) if np.isfinite(x) else None
+    return float(x) if x is not None and np.isfinite(x) else None

@@ -406,8 +406,14 @@ class Recognizer:
     @property
     def uses_pseudo_impostors(self) -> bool:
         """Whether the calibration's strangers include voice-shifted copies of the enrolled people
-        (a roster of fewer than :data:`MIN_REAL_COHORT`): the threshold is then less certain."""
+        (only while fewer than :data:`MIN_REAL_COHORT` are enrolled; see :meth:`ensure_pseudo_impostors`)."""
         return len(self._speakers) < MIN_REAL_COHORT and bool(self._pseudo) and all(self._pseudo)
+
+    @property
+    def impostors(self) -> str:
+        """Who stands in for strangers in the calibration, in words (model card, `voicelive train`)."""
+        return "the other enrolled speakers" + (
+            " and pitch/formant-shifted copies of them" if self.uses_pseudo_impostors else "")
 
     @property
     def small_roster(self) -> bool:
@@ -541,8 +547,7 @@ class Recognizer:
                 "fusion_weights": [float(w) for w in cal.weights],
                 "logit_shift_by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d), 3)
                                                    for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
-                "impostors": "the other enrolled speakers" + (
-                    " and pitch/formant-shifted copies of them" if self.uses_pseudo_impostors else ""),
+                "impostors": self.impostors,
                 "n_target_trials": int(cal.target_logits.size),
                 "n_nontarget_trials": int(max(cal.n_nontarget, cal.nontarget_logits.size)),
             },
