@@ -36,11 +36,15 @@ def stream(waves, *, lead_s: float = 1.0, gap_s: float = 0.3) -> np.ndarray:
 @pytest.fixture(scope="session")
 def speech(asterisk):
     """Held-out speech (never used for enrollment): ``known`` (Allison, enrolled), ``known2``
-    (Carlo, enrolled) and ``stranger`` (never enrolled)."""
+    (Carlo, enrolled) and ``stranger`` (never enrolled); ``known_again`` (Allison saying other
+    sentences) and ``known_long`` (Allison, 8 more sentences) for the replay guard."""
     allison = long_utterances(asterisk, "allison_smith_en", start=100, count=4, min_s=2.0)
     carlo = long_utterances(asterisk, "carlo_flora_it", start=100, count=4, min_s=2.0)
     stranger = long_utterances(asterisk, STRANGER, start=40, count=4, min_s=2.0)
-    return {"known": stream(allison), "known2": stream(carlo), "stranger": stream(stranger)}
+    again = long_utterances(asterisk, "allison_smith_en", start=130, count=4, min_s=2.0)
+    long_ = long_utterances(asterisk, "allison_smith_en", start=140, count=8, min_s=2.0)
+    return {"known": stream(allison), "known2": stream(carlo), "stranger": stream(stranger),
+            "known_again": stream(again), "known_long": stream(long_)}
 
 
 @pytest.fixture(scope="session")

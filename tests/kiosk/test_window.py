@@ -63,6 +63,27 @@ def test_enrolled_voice_opens_and_stranger_is_denied_on_screen(make_kiosk, enrol
     assert [(r.decision, r.speaker) for r in w2.store.access_log()][-1] == ("denied", None)
 
 
+def test_a_replayed_visit_is_refused_on_screen_as_a_recording(make_kiosk, enrolled_dir, speech, speech_files,
+                                                               tmp_path, qtbot, qt_warnings):
+    import numpy as np
+    import soundfile as sf
+
+    from voicelive.audio.channels import apply_channel
+
+    w = make_kiosk(enrolled_dir, speech_files["known"])
+    qtbot.waitUntil(lambda: w.session.controller.state == GRANTED, timeout=15000)
+    w.session.stop()                          # the visit is kept when the kiosk stops
+    replay = tmp_path / "replay.wav"          # recorded at the door, played from a small loudspeaker
+    sf.write(replay, np.concatenate([np.zeros(2345, np.float32),
+                                     apply_channel(speech["known"], "laptop", utterance_id="w")]), 16000)
+    w2 = make_kiosk(enrolled_dir, replay, pin=None)
+    qtbot.waitUntil(lambda: w2.session.controller.state == DENIED, timeout=20000)
+    qtbot.waitUntil(lambda: w2.title.text() == "Access denied", timeout=2000)
+    assert "recording" in w2.subtitle.text() and not w2.session.door.is_open
+    last = w2.store.access_log()[-1]
+    assert (last.decision, last.speaker) == ("denied", "Allison") and last.state.startswith("replayed recording")
+
+
 def test_admin_needs_the_pin_and_shows_log_threshold_and_enrollment(make_kiosk, enrolled_dir, speech_files, qtbot,
                                                                     qt_warnings):
     from PySide6.QtCore import Qt

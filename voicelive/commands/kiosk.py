@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="seconds of speech those windows must cover (default 1.5)")
     p.add_argument("--cooldown-s", type=float, metavar="S",
                    help="seconds new speech is ignored after a denial or a relock (default 3)")
+    p.add_argument("--no-replay-guard", dest="replay_guard", action="store_false", default=None,
+                   help="do not refuse recordings of earlier visits played back at the door (the guard "
+                        "compares every attempt with acoustic fingerprints of recent grants; on by default)")
     p.add_argument("--door-command", metavar="CMD",
                    help="shell command run once per grant (e.g. to pulse a relay); it sees $VOICELIVE_SPEAKER "
                         "and $VOICELIVE_UNLOCK_S")

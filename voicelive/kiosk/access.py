@@ -20,7 +20,10 @@ is strict and every window must stand on its own:
   :attr:`KioskPolicy.deny_after_unknown` unknown windows in a row access is denied;
 * a window naming *another* enrolled speaker resets the streak (it starts a new one for that
   speaker), and so does an ambiguous window in which two enrolled speakers both pass, so voices
-  that take turns (window by window) never open the door.
+  that take turns (window by window) never open the door;
+* with a replay guard (:class:`~voicelive.kiosk.replay.ReplayGuard`), a streak that would open the
+  door is first compared with the fingerprints of earlier grants: if one of its windows lines up
+  with one, it is a recording of that visit played back, and access is denied.
 
 Every decision (granted or denied) is returned as an :class:`AccessDecision` with the time, the
 speaker (None = unknown), the score, the threshold and the seconds of speech used; the kiosk
@@ -31,11 +34,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from voicelive.config import check_range
+from voicelive.dsp.fingerprint import Fingerprint
 from voicelive.errors import ConfigError
+from voicelive.kiosk.replay import REPLAY_SIMILARITY
 
 __all__ = ["KioskPolicy", "WindowEvidence", "AccessDecision", "AccessController", "KioskState",
            "LOCKED", "LISTENING", "GRANTED", "DENIED", "COOLDOWN", "STATES"]
@@ -72,6 +77,10 @@ class KioskPolicy:
         ignored this long.
     listen_timeout_s : float
         While listening, this long without a speech window returns to Locked (the visitor left).
+    replay_guard : bool
+        Refuse a recording of an earlier grant played back (see :mod:`voicelive.kiosk.replay`).
+    replay_similarity : float
+        How much of a window's fingerprint must line up with an earlier grant to call it a replay.
     """
 
     target_far: float = 0.005
@@ -83,6 +92,8 @@ class KioskPolicy:
     unlock_s: float = 5.0
     cooldown_s: float = 3.0
     listen_timeout_s: float = 2.0
+    replay_guard: bool = True
+    replay_similarity: float = REPLAY_SIMILARITY
 
     def __post_init__(self) -> None:
         if not isinstance(self.target_far, (int, float)) or not 0.0 < self.target_far < 0.5:
@@ -96,6 +107,7 @@ class KioskPolicy:
         check_range("kiosk", "unlock_s", self.unlock_s, 0.5, 600.0)
         check_range("kiosk", "cooldown_s", self.cooldown_s, 0.0, 600.0)
         check_range("kiosk", "listen_timeout_s", self.listen_timeout_s, 0.1, 60.0)
+        check_range("kiosk", "replay_similarity", self.replay_similarity, 0.001, 1.0)
 
     def describe(self) -> list[tuple[str, str]]:
         """(label, value) rows for the admin screen."""
@@ -107,6 +119,8 @@ class KioskPolicy:
             ("Deny after", f"{self.deny_after_unknown} unknown windows in a row"),
             ("Door open for", f"{self.unlock_s:g} s"),
             ("Cooldown", f"{self.cooldown_s:g} s"),
+            ("Replayed recordings", (f"refused (≥ {self.replay_similarity:g} of a window lines up with an "
+                                     f"earlier grant)") if self.replay_guard else "not checked"),
         ]
 
 
@@ -126,6 +140,8 @@ class WindowEvidence:
         This window's own scores (None: not scored — no speech, nobody enrolled, or scoring failed).
     threshold : float or None
         The calibrated accept threshold the scores were made against.
+    fingerprint : Fingerprint or None
+        Acoustic fingerprint of the scored audio (for the replay guard).
     """
 
     t_s: float
@@ -133,6 +149,7 @@ class WindowEvidence:
     speech_s: float = 0.0
     scores: Mapping[str, float] | None = None
     threshold: float | None = None
+    fingerprint: Fingerprint | None = field(default=None, repr=False, compare=False)
 
     def top(self) -> tuple[str | None, float]:
         """The best-scoring speaker and score (None, nan without scores)."""
@@ -164,6 +181,9 @@ class AccessDecision:
         When it was made (the controller's clock).
     reason : str
         Short text for the log's ``state`` column.
+    replay : bool
+        Denied because the attempt is a recording of an earlier grant played back (``speaker`` is
+        then who it sounds like).
     """
 
     decision: str
@@ -174,6 +194,7 @@ class AccessDecision:
     windows: int
     t_s: float
     reason: str
+    replay: bool = False
 
 
 @dataclass(frozen=True)
@@ -209,7 +230,9 @@ class _Streak:
     speech_s: float = 0.0
     min_score: float = math.inf
     last_t_s: float | None = None
+    first_t_s: float | None = None
     threshold: float | None = None
+    fingerprints: list[Fingerprint] = field(default_factory=list)
 
     def add(self, ev: WindowEvidence, score: float, thr: float) -> None:
         new = ev.speech_s if self.last_t_s is None else min(ev.speech_s, max(0.0, ev.t_s - self.last_t_s))
@@ -217,7 +240,11 @@ class _Streak:
         self.speech_s += new
         self.min_score = min(self.min_score, score)
         self.last_t_s = ev.t_s
+        if self.first_t_s is None:
+            self.first_t_s = ev.t_s
         self.threshold = thr
+        if ev.fingerprint is not None:
+            self.fingerprints.append(ev.fingerprint)
 
 
 @dataclass
@@ -247,8 +274,11 @@ class AccessController:
     (see :class:`voicelive.kiosk.session.KioskSession`).
     """
 
-    def __init__(self, policy: KioskPolicy | None = None, *, now_s: float = 0.0) -> None:
+    def __init__(self, policy: KioskPolicy | None = None, *, now_s: float = 0.0, replay_guard=None,
+                 window_s: float = 2.0) -> None:
         self.policy = policy if policy is not None else KioskPolicy()
+        self.replay_guard = replay_guard   # a ReplayGuard, used when the policy asks for it
+        self.window_s = float(window_s)    # length of the analysis windows (where a streak's audio starts)
         self._state = LOCKED
         self._since = float(now_s)
         self._until = 0.0
@@ -348,6 +378,13 @@ class AccessController:
         self._streak.add(ev, score, thr)
         s = self._streak
         if s.windows >= p.min_windows and s.speech_s >= p.min_speech_s - 1e-9:
+            if p.replay_guard and self.replay_guard is not None:
+                match = self.replay_guard.check(s.fingerprints, similarity=p.replay_similarity,
+                                                audio_from_t_s=s.first_t_s - self.window_s)
+                if match is not None:
+                    d = AccessDecision("denied", name, s.min_score, s.threshold, s.speech_s, s.windows, now_s,
+                                       match.describe(), replay=True)
+                    return self._decide(d, DENIED, now_s, now_s + p.cooldown_s)
             d = AccessDecision("granted", name, s.min_score, s.threshold, s.speech_s, s.windows, now_s,
                                f"{s.windows} windows agreed")
             self._granted_to = name

@@ -126,7 +126,7 @@ def _policy(args, store) -> KioskPolicy:
         far = float(saved["target_far"])
     if far is not None:
         kw["target_far"] = far
-    for name in ("unlock_s", "min_windows", "min_speech_s", "cooldown_s"):
+    for name in ("unlock_s", "min_windows", "min_speech_s", "cooldown_s", "replay_guard"):
         v = getattr(args, name, None)
         if v is not None:
             kw[name] = v

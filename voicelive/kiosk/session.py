@@ -13,6 +13,13 @@ to stand on its own). Two ways to drive it:
 * synchronous (tests, the benchmark): :meth:`step` runs the pipeline on this thread and uses the
   stream time as the clock, so a file gives the same decisions every time.
 
+Every window the recognizer scores is also fingerprinted (:mod:`voicelive.dsp.fingerprint`, about
+2 ms), so that the door's :class:`~voicelive.kiosk.replay.ReplayGuard` can refuse a recording of an
+earlier visit played back. A granted visit is what the kiosk heard in the
+:data:`~voicelive.kiosk.replay.VISIT_BEFORE_S` seconds before the door opened (earlier, refused
+tries included) and until it locked again; its window fingerprints are kept in the guard and in
+the store, with its access-log row.
+
 Qt-free.
 """
 
@@ -23,7 +30,9 @@ import logging
 import math
 import queue
 import time
+from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
@@ -34,6 +43,8 @@ from voicelive.errors import StoreError, VoiceliveError
 from voicelive.kiosk.access import AccessController, AccessDecision, KioskPolicy, KioskState, WindowEvidence
 from voicelive.kiosk.door import DoorActuator, OnScreenDoor
 from voicelive.decision.smoothing import Verdict
+from voicelive.dsp.fingerprint import Fingerprint, fingerprint
+from voicelive.kiosk.replay import VISIT_BEFORE_S, ReplayGuard, local_time, visit_fingerprint
 from voicelive.pipeline import Pipeline, Snapshot
 
 __all__ = ["EvidenceTap", "KioskSession", "KioskView", "run_kiosk_offline", "RETRY_S", "MIC_UNAVAILABLE"]
@@ -54,12 +65,14 @@ class EvidenceTap:
 
     The pipeline calls :meth:`score_window` and then its ``on_verdict`` callback on the same
     thread for the same window, so :meth:`take` in that callback returns exactly that window's
-    scores (None if the window was not scored: no speech, or scoring failed).
+    scores, threshold and (with ``fingerprints``) the fingerprint of the scored audio (None if the
+    window was not scored: no speech, or scoring failed).
     """
 
-    def __init__(self, scorer) -> None:
+    def __init__(self, scorer, *, fingerprints: bool = False) -> None:
         self.inner = scorer
-        self._last: tuple[dict[str, float], float] | None = None
+        self.fingerprints = bool(fingerprints)
+        self._last: tuple[dict[str, float], float, Fingerprint | None] | None = None
 
     @property
     def speakers(self) -> list[str]:
@@ -72,10 +85,11 @@ class EvidenceTap:
     def score_window(self, wave: np.ndarray) -> dict[str, float]:
         self._last = None
         scores = self.inner.score_window(wave)
-        self._last = (dict(scores), float(self.inner.threshold))
+        fp = fingerprint(wave) if self.fingerprints else None
+        self._last = (dict(scores), float(self.inner.threshold), fp)
         return scores
 
-    def take(self) -> tuple[dict[str, float], float] | None:
+    def take(self) -> tuple[dict[str, float], float, Fingerprint | None] | None:
         last, self._last = self._last, None
         return last
 
@@ -111,19 +125,35 @@ class KioskSession:
         Monotonic seconds for the threaded mode.
     retry_s : float
         Time between attempts to reopen a lost input.
+    replay_guard : ReplayGuard, optional
+        Fingerprints of earlier grants (default: a new one, filled from the store's recent grants).
     """
 
     def __init__(self, make_source: Callable[[], Source], *, scorer=None, store=None,
                  policy: KioskPolicy | None = None, door: DoorActuator | None = None,
                  config: PipelineConfig | None = None, clock: Callable[[], float] = time.monotonic,
-                 retry_s: float = RETRY_S) -> None:
+                 retry_s: float = RETRY_S, replay_guard: ReplayGuard | None = None) -> None:
         self.make_source = make_source
         self.store = store
         self.policy = policy if policy is not None else KioskPolicy()
         self.door = door if door is not None else OnScreenDoor()
         self.clock = clock
         self.retry_s = float(retry_s)
-        self.controller = AccessController(self.policy, now_s=clock())
+        if replay_guard is None:
+            replay_guard = ReplayGuard(self.policy.replay_similarity)
+            if store is not None and self.policy.replay_guard:
+                try:
+                    n = replay_guard.load(store)
+                    log.info("replay guard: %d recent grant(s) remembered", n)
+                except (StoreError, OSError) as exc:
+                    log.error("cannot read earlier grants for the replay guard: %s", exc)
+        self.replay_guard = replay_guard
+        self._recent: deque[tuple[float, Fingerprint]] = deque()   # (t_s, fp) of the last VISIT_BEFORE_S
+        self._visit: list[Fingerprint] = []          # window fingerprints of the visit the door is open for
+        self._visit_end_t_s: float | None = None     # stream time of its last window
+        self._open_visit: tuple[int | None, int | None] | None = None   # (guard key, access id) while open
+        window_s = (config if config is not None else PipelineConfig()).window.window_s
+        self.controller = AccessController(self.policy, now_s=clock(), replay_guard=replay_guard, window_s=window_s)
         self._evidence: queue.SimpleQueue[WindowEvidence] = queue.SimpleQueue()
         self._speech_windows = 0
         self.tap: EvidenceTap | None = None
@@ -158,7 +188,7 @@ class KioskSession:
         target false-accept rate."""
         if scorer is not None and hasattr(scorer, "set_target_far"):
             scorer.set_target_far(self.policy.target_far)
-        self.tap = EvidenceTap(scorer) if scorer is not None else None
+        self.tap = EvidenceTap(scorer, fingerprints=self.policy.replay_guard) if scorer is not None else None
         self.pipeline.set_scorer(self.tap)
 
     @property
@@ -180,11 +210,12 @@ class KioskSession:
         taken = self.tap.take() if self.tap is not None else None
         window_s = self.pipeline.config.window.window_s
         dur = min(window_s, max(0.0, verdict.t_s))
-        scores, thr = (taken if taken is not None else (None, None))
+        scores, thr, fp = (taken if taken is not None else (None, None, None))
         if scores is not None and not all(math.isfinite(v) for v in scores.values()):
             scores, thr = None, None
         self._evidence.put(WindowEvidence(verdict.t_s, is_speech, st.speech_fraction * dur if is_speech else 0.0,
-                                          scores if is_speech else None, thr if is_speech else None))
+                                          scores if is_speech else None, thr if is_speech else None,
+                                          fingerprint=fp if is_speech else None))
 
     # -- decisions ------------------------------------------------------------------------------
     def _drain(self, now: Callable[[WindowEvidence], float]) -> list[AccessDecision]:
@@ -196,11 +227,25 @@ class KioskSession:
                 break
             if self.paused:
                 continue
-            for d in self.controller.observe(ev, now(ev)):
+            decisions = self.controller.observe(ev, now(ev))
+            self._track_visit(ev)
+            for d in decisions:
                 self._act(d)
                 out.append(d)
             self._sync_door()
         return out
+
+    def _track_visit(self, ev: WindowEvidence) -> None:
+        """Keep the fingerprints a granted visit will be remembered by (see the module docstring)."""
+        if ev.fingerprint is None:
+            return
+        self._visit_end_t_s = ev.t_s
+        if self._open_visit is not None:           # the door is open: the visit goes on
+            self._visit.append(ev.fingerprint)
+            return
+        self._recent.append((ev.t_s, ev.fingerprint))
+        while self._recent and self._recent[0][0] < ev.t_s - VISIT_BEFORE_S:
+            self._recent.popleft()
 
     def _act(self, d: AccessDecision) -> None:
         self.decisions.append(d)
@@ -210,17 +255,49 @@ class KioskSession:
                 self.door.unlock(self.policy.unlock_s, speaker=d.speaker)
             except Exception as exc:  # an actuator bug must not stop the kiosk
                 log.error("the door actuator failed to unlock: %s: %s", type(exc).__name__, exc)
+        when = datetime.now(timezone.utc)
+        access_id = None
+        keep = None
+        if d.decision == "granted" and self.policy.replay_guard:
+            self._visit = [fp for _, fp in self._recent]
+            self._recent.clear()
+            keep = visit_fingerprint(self._visit)
+            keep = keep if len(keep) else None
         if self.store is not None:
             try:
-                self.store.log_access(d.decision, speaker=d.speaker, state=d.reason, score=d.score,
-                                      threshold=d.threshold, speech_s=d.speech_s)
+                access_id = self.store.log_access(d.decision, speaker=d.speaker, state=d.reason, score=d.score,
+                                                  threshold=d.threshold, speech_s=d.speech_s, time=when,
+                                                  fingerprint=keep.to_bytes() if keep is not None else None)
             except (StoreError, OSError) as exc:
                 self.log_errors += 1
                 log.error("cannot write the access log: %s", exc)
+        if keep is not None:
+            key = self.replay_guard.remember(keep, speaker=d.speaker, access_id=access_id,
+                                             time=local_time(when.isoformat()), end_t_s=self._visit_end_t_s)
+            self._open_visit = (key, access_id)
+
+    def close_visit(self) -> None:
+        """The door locked again: keep what the visitor said while it was open, too."""
+        if self._open_visit is None:
+            return
+        key, access_id = self._open_visit
+        self._open_visit = None
+        fp = visit_fingerprint(self._visit)
+        self._visit = []
+        if key is None or not len(fp):
+            return
+        self.replay_guard.replace(key, fp, end_t_s=self._visit_end_t_s)
+        if self.store is not None and access_id is not None:
+            try:
+                self.store.set_access_fingerprint(access_id, fp.to_bytes())
+            except (StoreError, OSError) as exc:
+                self.log_errors += 1
+                log.error("cannot keep the visit's fingerprint: %s", exc)
 
     def _sync_door(self) -> None:
         if self.controller.relocks != self._relocks_seen:
             self._relocks_seen = self.controller.relocks
+            self.close_visit()
             try:
                 self.door.lock()
             except Exception as exc:
@@ -232,6 +309,7 @@ class KioskSession:
         clock. The source is made on the first call."""
         if self.pipeline.source is None:
             self.pipeline.set_source(self.make_source())
+            self.replay_guard.new_stream()
         self.pipeline.step(max_blocks)
         out = self._drain(lambda ev: ev.t_s)
         self.controller.tick(self.pipeline.latest().t_s)
@@ -254,6 +332,7 @@ class KioskSession:
         try:
             source = self.make_source()
             self.pipeline.set_source(source)
+            self.replay_guard.new_stream()
             self.pipeline.start()
         except VoiceliveError as exc:
             self._input_lost(f"{MIC_UNAVAILABLE}: {exc}", now)
@@ -297,6 +376,7 @@ class KioskSession:
         """Stop listening and lock the door (idempotent)."""
         self._want_running = False
         self.pipeline.stop()
+        self.close_visit()
         try:
             self.door.lock()
         except Exception as exc:
@@ -305,16 +385,18 @@ class KioskSession:
 
 def run_kiosk_offline(wave: np.ndarray, scorer, *, policy: KioskPolicy | None = None,
                       config: PipelineConfig | None = None, block_size: int = 1024, store=None,
-                      door: DoorActuator | None = None) -> KioskSession:
+                      door: DoorActuator | None = None, replay_guard: ReplayGuard | None = None) -> KioskSession:
     """Feed a whole waveform through a fresh kiosk session as fast as possible (stream-time clock).
 
     Returns the session: ``.decisions`` holds every decision, ``.controller`` the final state.
+    ``replay_guard``: share one between runs (the door then remembers the earlier runs' grants).
     """
     session = KioskSession(lambda: ArraySource(wave, block_size=block_size, name="offline"), scorer=scorer,
-                           store=store, policy=policy, door=door, config=config)
+                           store=store, policy=policy, door=door, config=config, replay_guard=replay_guard)
     while True:
         session.step()
         if session.pipeline.finished:
             break
     session.pipeline.source.stop()
+    session.close_visit()   # a door still open at the end: keep what its visitor said so far
     return session

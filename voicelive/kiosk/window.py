@@ -588,7 +588,9 @@ class KioskWindow(QWidget):
             progress = a.remaining_s / self.session.policy.unlock_s
         elif st == DENIED:
             colour, symbol = STATE_COLOURS[DENIED], "denied"
-            title, sub = "Access denied", f"Voice not recognised — try again in {math.ceil(a.remaining_s)} s"
+            why = ("This sounds like a recording" if a.last_decision is not None and a.last_decision.replay
+                   else "Voice not recognised")
+            title, sub = "Access denied", f"{why} — try again in {math.ceil(a.remaining_s)} s"
             progress = 0.0
         elif st == COOLDOWN:
             colour, symbol = STATE_COLOURS[COOLDOWN], "locked"

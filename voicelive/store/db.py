@@ -142,6 +142,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         )""",
         "CREATE INDEX live_embeddings_by_time ON live_embeddings(time)",
     )),
+    Migration(4, "kiosk replay guard: fingerprints of granted accesses", (
+        # Acoustic fingerprints (voicelive.dsp.fingerprint, not audio) of the windows an access
+        # was granted on, so that a recording of that visit played back later is refused.
+        """CREATE TABLE access_fingerprints (
+            access_id    INTEGER PRIMARY KEY REFERENCES access_log(id) ON DELETE CASCADE,
+            fingerprint  BLOB NOT NULL            -- int32 little-endian: hashes, then frames
+        )""",
+    )),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

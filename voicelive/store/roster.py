@@ -884,8 +884,11 @@ class Store(SegmentsMixin):
     # -- access log ------------------------------------------------------------------------
     def log_access(self, decision: str, *, speaker: str | None = None, state: str | None = None,
                    score: float | None = None, threshold: float | None = None,
-                   speech_s: float | None = None, time: datetime | str | None = None) -> int:
-        """Record one door decision ('granted' or 'denied'); ``speaker`` None = unknown voice."""
+                   speech_s: float | None = None, time: datetime | str | None = None,
+                   fingerprint: bytes | None = None) -> int:
+        """Record one door decision ('granted' or 'denied'); ``speaker`` None = unknown voice.
+        ``fingerprint``: the acoustic fingerprint of a grant (kiosk replay guard), kept with it in
+        the same transaction."""
         if decision not in ("granted", "denied"):
             raise ConfigError(f"access decision must be 'granted' or 'denied', got '{decision}'")
         t = db.format_time(db.parse_time(time)) if time is not None else db.utc_now()
@@ -898,7 +901,31 @@ class Store(SegmentsMixin):
                 "INSERT INTO access_log(time, decision, state, speaker, score, threshold, speech_s) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (t, decision, state, speaker, num(score), num(threshold), num(speech_s)))
-            return int(cur.lastrowid)
+            access_id = int(cur.lastrowid)
+            if fingerprint is not None:
+                conn.execute("INSERT INTO access_fingerprints(access_id, fingerprint) VALUES (?, ?)",
+                             (access_id, sqlite3.Binary(bytes(fingerprint))))
+            return access_id
+
+    def set_access_fingerprint(self, access_id: int, fingerprint: bytes) -> None:
+        """Replace a logged grant's fingerprint (the visit went on after the door opened)."""
+        with self._write() as conn:
+            conn.execute("INSERT INTO access_fingerprints(access_id, fingerprint) VALUES (?, ?) "
+                         "ON CONFLICT(access_id) DO UPDATE SET fingerprint = excluded.fingerprint",
+                         (int(access_id), sqlite3.Binary(bytes(fingerprint))))
+
+    def access_fingerprints(self, since: datetime | str | None = None, *, limit: int | None = None
+                            ) -> list[tuple[int, str, str | None, bytes]]:
+        """``(access id, time, speaker, fingerprint bytes)`` of logged grants, oldest first;
+        ``limit`` keeps the newest ones."""
+        where, params = [], []
+        if since is not None:
+            where.append("a.time >= ?")
+            params.append(db.format_time(db.parse_time(since)))
+        with self._read() as conn:
+            rows = db.newest_rows(conn, "SELECT a.id, a.time, a.speaker, f.fingerprint FROM access_log a "
+                                        "JOIN access_fingerprints f ON f.access_id = a.id", where, params, limit)
+        return [(int(r[0]), r[1], r[2], bytes(r[3])) for r in rows]
 
     def access_log(self, since: datetime | str | None = None, *, until: datetime | str | None = None,
                    limit: int | None = None) -> list[AccessRecord]:
