@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "bench",
     "bench_enroll",
     "bench_kiosk",
+    "bench_replay",
     "eval",
     "cluster",
     "drift",
