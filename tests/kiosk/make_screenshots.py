@@ -147,6 +147,19 @@ def main(argv=None) -> int:
     shoot(w, "4_denied")
     done(w)
 
+    # access denied (a recording of Allison's visit played back through a small loudspeaker)
+    from voicelive.audio.channels import apply_channel
+
+    replay = tmp / "replay.wav"
+    recorded, _ = sf.read(known, dtype="float32")
+    sf.write(replay, np.concatenate([np.zeros(2345, np.float32),
+                                     apply_channel(recorded, "laptop", utterance_id="shot")]), SR)
+    w = kiosk(lambda: FileSource(replay, realtime=True, loop=True, block_size=512), "file replay.wav")
+    run_until(w, (DENIED,), 20)
+    wait(0.4)
+    shoot(w, "4b_replay")
+    done(w)
+
     # microphone unavailable
     class VanishingMic(FileSource):
         def _read(self, timeout):

@@ -16,6 +16,7 @@ def test_kiosk_logic_runs_with_qt_blocked():
         import numpy as np
         import voicelive.kiosk.access, voicelive.kiosk.door, voicelive.kiosk.pin, voicelive.kiosk.session
         import voicelive.evaluation.kiosk_bench, voicelive.commands.kiosk, voicelive.commands.bench_kiosk
+        import voicelive.evaluation.replay_bench, voicelive.commands.bench_replay, voicelive.kiosk.replay
         from voicelive.kiosk.session import run_kiosk_offline
 
         class Always:

@@ -82,6 +82,8 @@ def test_a_replayed_visit_is_refused_on_screen_as_a_recording(make_kiosk, enroll
     assert "recording" in w2.subtitle.text() and not w2.session.door.is_open
     last = w2.store.access_log()[-1]
     assert (last.decision, last.speaker) == ("denied", "Allison") and last.state.startswith("replayed recording")
+    w2.refresh_admin()                        # the admin screen's log says why (newest first)
+    assert w2.log_table.item(0, 6).text() == "replayed recording" and "Allison" in w2.log_table.item(0, 6).toolTip()
 
 
 def test_admin_needs_the_pin_and_shows_log_threshold_and_enrollment(make_kiosk, enrolled_dir, speech_files, qtbot,

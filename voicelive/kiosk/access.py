@@ -119,8 +119,8 @@ class KioskPolicy:
             ("Deny after", f"{self.deny_after_unknown} unknown windows in a row"),
             ("Door open for", f"{self.unlock_s:g} s"),
             ("Cooldown", f"{self.cooldown_s:g} s"),
-            ("Replayed recordings", (f"refused (≥ {self.replay_similarity:g} of a window lines up with an "
-                                     f"earlier grant)") if self.replay_guard else "not checked"),
+            ("Replayed recordings", (f"refused (2 windows line up with an earlier visit, ≥ "
+                                     f"{self.replay_similarity:g} each)") if self.replay_guard else "not checked"),
         ]
 
 

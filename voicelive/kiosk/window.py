@@ -330,8 +330,9 @@ class KioskWindow(QWidget):
         self.settings_box = QWidget()
         self.settings_box.setLayout(self.settings_form)
 
-        self.log_table = QTableWidget(0, 6)
-        self.log_table.setHorizontalHeaderLabels(["Time", "Decision", "Speaker", "Score", "Threshold", "Speech"])
+        self.log_table = QTableWidget(0, 7)
+        self.log_table.setHorizontalHeaderLabels(["Time", "Decision", "Speaker", "Score", "Threshold", "Speech",
+                                                  "Why"])
         self.log_table.verticalHeader().setVisible(False)
         self.log_table.setAlternatingRowColors(True)
         self.log_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -527,9 +528,11 @@ class KioskWindow(QWidget):
             when = datetime.fromisoformat(r.time).astimezone().strftime("%Y-%m-%d %H:%M:%S")
             cells = [when, r.decision, r.speaker or "unknown", "-" if r.score is None else f"{r.score:.3f}",
                      "-" if r.threshold is None else f"{r.threshold:.3f}",
-                     "-" if r.speech_s is None else f"{r.speech_s:.1f} s"]
+                     "-" if r.speech_s is None else f"{r.speech_s:.1f} s", _why(r.state)]
             for j, c in enumerate(cells):
                 item = QTableWidgetItem(c)
+                if j == 6 and r.state:
+                    item.setToolTip(r.state)
                 if j == 1:
                     item.setForeground(QColor(STATE_COLOURS[GRANTED if r.decision == "granted" else DENIED]))
                 t.setItem(i, j, item)
@@ -649,3 +652,12 @@ class KioskWindow(QWidget):
             return
         self.shutdown()
         super().closeEvent(event)
+
+
+def _why(state: str | None) -> str:
+    """The access log's reason, short enough for the admin table (the whole text is the tooltip)."""
+    if not state:
+        return "-"
+    if state.startswith("replayed recording"):
+        return "replayed recording"
+    return state.split(" (")[0]
