@@ -43,7 +43,8 @@ def test_replays_are_counted_with_and_without_the_guard():
     assert s["genuine_called_replay"] == 0 and s["replays"]["direct"]["opened_without_guard"] == 3
     assert s["replays"]["direct"]["caught_as_replay"] == 3 and s["replays"]["direct"]["opened_with_guard"] == 0
     table = markdown_table({"corpus": "synthetic", "n_speakers": 2, "backend": "x", "k": 10, "seeds": [0],
-                            "policy": {"target_far": 0.005, "replay_similarity": 0.03},
+                            "policy": {"target_far": 0.005, "replay_similarity": 0.04},
+                            "crowded_visits": 0, "crowded_attempts": 0, "crowded_false_alarms": 0,
                             "machine": {"cores": 2, "load_1min": 0.0}, "elapsed_s": 1.0,
                             "fingerprint_ms_per_window": 1.0, **s})
     assert "| direct (as recorded) | 3 | 3 | 0 | 3 | 0 | 3/3 |" in table

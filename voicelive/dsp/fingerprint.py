@@ -8,7 +8,7 @@ bins and the frames between them). Two fingerprints are compared by counting the
 *at one consistent time offset*: a replay shares many at the offset where it lines up with the
 original; another take shares a few, scattered over many offsets.
 
-Sizes: 8-ms frames (512-sample FFT, 128-sample hop at 16 kHz), about 250 hashes per second of
+Sizes: 8-ms frames (512-sample FFT, 128-sample hop at 16 kHz), about 350 hashes per second of
 speech, 8 bytes each. Qt-free, numpy and scipy only.
 """
 
@@ -29,8 +29,11 @@ N_FFT = 512
 HOP = 128
 FRAME_HOP_S = HOP / SAMPLE_RATE
 BAND_HZ = (300.0, 3400.0)
-PEAK_FRAMES, PEAK_BINS = 9, 7
-"""A peak is the largest value in its neighbourhood of 9 frames (72 ms) x 7 bins (219 Hz)."""
+PEAK_FRAMES, PEAK_BINS = 31, 3
+"""A peak is the largest value in its neighbourhood of 31 frames (248 ms) x 3 bins (94 Hz): narrow
+in frequency, so each harmonic of the voice gives its own peaks, and long in time, so that a
+room's reverberation or a fan's noise, which smear and mask the quieter moments, rarely create
+or remove one (measured against 9 x 7 in docs/BENCHMARKS.md, "Replayed recordings")."""
 FLOOR_DB = 50.0
 """Peaks more than this far below the loudest bin are ignored (noise, silence)."""
 FAN_OUT = 6

@@ -18,6 +18,12 @@ pipeline, door state machine and one shared :class:`~voicelive.kiosk.replay.Repl
    3 s of windows (0.5-s hop) are checked against the *other* streams (a hit is a false alarm) and
    each replay's against all (a hit on its own original is a detection). The largest one-window
    similarity of genuine speech to another visit is the threshold's margin.
+4. **a crowded memory**: :data:`~voicelive.kiosk.replay.MAX_REMEMBERED` visits (the guard's
+   limit) of about 7 s each, built from the corpus's utterances that none of the seed's streams
+   use, speaker by speaker — the same people saying other sentences, or the same digits again, as
+   regulars at a door do — and each stream checked against them. Every hit is a false alarm,
+   unless the corpus itself holds the same recording twice (asterisk_prompts splices some prompts
+   from one recording, e.g. ``vm-incorrect`` and ``vm-incorrect-mailbox``).
 """
 
 from __future__ import annotations
@@ -104,6 +110,32 @@ def guard_alone(waves: Sequence[np.ndarray], policy: KioskPolicy, *, tag: str) -
     return {"streams": len(waves), "false_alarms": int(false_alarms), "margin": margin, "detected": detected}
 
 
+def crowded_memory(corpus, split, policy: KioskPolicy, *, visit_s: float = 7.0) -> dict[str, Any]:
+    """Part 4 of the module docstring, for one seed."""
+    from voicelive.evaluation.sessions import GAP_S, LEAD_SILENCE_S
+    from voicelive.kiosk.replay import MAX_REMEMBERED
+
+    used = {u.utterance_id for u in split.known_tests + split.unknown_tests}
+    pools = {spk: [u for u in us if u.utterance_id not in used] for spk, us in corpus.by_speaker().items()}
+    gap = np.zeros(int(GAP_S * SAMPLE_RATE), np.float32)
+    guard = ReplayGuard(policy.replay_similarity)
+    while len(guard) < MAX_REMEMBERED and any(pools.values()):
+        for spk, pool in pools.items():
+            parts, n = [], 0
+            while pool and n < visit_s * SAMPLE_RATE:
+                w = corpus.audio(pool.pop())
+                parts += [w, gap]
+                n += w.size + gap.size
+            if parts:
+                guard.remember(visit_fingerprint([fingerprint(w) for w in _windows(np.concatenate(parts))]))
+            if len(guard) >= MAX_REMEMBERED:
+                break
+    sessions = build_sessions(corpus, split)
+    hits = sum(guard.check([fingerprint(w) for w in _attempt_windows(s.wave, LEAD_SILENCE_S)]) is not None
+               for s in sessions)
+    return {"visits": len(guard), "attempts": len(sessions), "false_alarms": int(hits)}
+
+
 def _outcome(session) -> str:
     ds = session.decisions
     if any(d.decision == "granted" for d in ds):
@@ -152,6 +184,7 @@ def run_replay_bench(manifest: str | Path, *, seeds: Sequence[int] = range(3), k
         rec = Recognizer.create(backend, target_far=policy.target_far)
         rec.enroll({s: [corpus.audio(u) for u in us] for s, us in split.enrollment(k).items()})
         r = evaluate_replay_split(rec, build_sessions(corpus, split), policy, tag=f"{corpus.name}:{seed}")
+        r["crowded"] = crowded_memory(corpus, split, policy)
         per_seed.append(r)
         opened = sum(o == "opened" for o in r["genuine"])
         got_in = {c: sum(o == "opened" for o in v["guard"]) for c, v in r["replays"].items()}
@@ -193,6 +226,9 @@ def summarise(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"genuine_visits": len(genuine), "genuine_opened": sum(o == "opened" for o in genuine),
             "genuine_called_replay": sum(o == "replay" for o in genuine),
             "guard_alone_streams": sum(r["alone"]["streams"] for r in per_seed),
+            "crowded_visits": min((r["crowded"]["visits"] for r in per_seed if "crowded" in r), default=0),
+            "crowded_attempts": sum(r["crowded"]["attempts"] for r in per_seed if "crowded" in r),
+            "crowded_false_alarms": sum(r["crowded"]["false_alarms"] for r in per_seed if "crowded" in r),
             "guard_alone_false_alarms": sum(r["alone"]["false_alarms"] for r in per_seed),
             "genuine_similarity_max": float(margin.max()) if margin.size else math.nan,
             "genuine_similarity_p95": float(np.percentile(margin, 95)) if margin.size else math.nan,
@@ -210,6 +246,8 @@ def markdown_table(res: dict[str, Any]) -> str:
              f"**{res['guard_alone_false_alarms']}/{res['guard_alone_streams']} genuine streams called a replay**; "
              f"largest one-window similarity of genuine speech to another visit "
              f"{res['genuine_similarity_max']:.3f} (p95 of streams {res['genuine_similarity_p95']:.3f}). "
+             f"Against a crowded memory ({res['crowded_visits']} visits of the same people): "
+             f"**{res['crowded_false_alarms']}/{res['crowded_attempts']} called a replay**. "
              f"Fingerprint: {res['fingerprint_ms_per_window']:.2f} ms per 2-s window.", "",
              "| replayed through | replays of opened visits | door opened without the guard | door opened with "
              "the guard | caught as a replay | denied as an unknown voice | guard alone: replays detected |",
