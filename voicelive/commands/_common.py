@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Callable
 
 
 def add_data_args(p: argparse.ArgumentParser, *, model_dir: bool = True) -> None:
@@ -48,3 +48,32 @@ def load_scorer(args: argparse.Namespace):
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+def add_bench_args(p: argparse.ArgumentParser, *, seeds: int) -> None:
+    """The options every door benchmark shares: corpus, seeds, backend, output."""
+    p.add_argument("--manifest", required=True, help="corpus manifest.csv (see PROTOCOL.md)")
+    p.add_argument("--seeds", type=int, default=seeds, metavar="N", help=f"seeds 0..N-1 (default {seeds})")
+    p.add_argument("--backend", default=None, help="recognition backend (default: the product default)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a markdown table")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def check_bench_args(args: argparse.Namespace) -> None:
+    """One-line errors for a missing manifest or a seed count out of range."""
+    from pathlib import Path
+
+    from voicelive.errors import ConfigError
+
+    if not Path(args.manifest).is_file():
+        raise ConfigError(f"manifest {args.manifest} not found; give a corpus manifest.csv (see PROTOCOL.md)")
+    if not 1 <= args.seeds <= 100:
+        raise ConfigError(f"--seeds must be between 1 and 100, got {args.seeds}")
+
+
+def progress_printer(tag: str, quiet: bool) -> Callable[[str], None]:
+    """``say(msg)``: a progress line on stderr, ``[tag] msg``, unless quiet."""
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{tag}] {msg}", file=sys.stderr, flush=True)
+    return say

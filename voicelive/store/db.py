@@ -183,6 +183,19 @@ def parse_time(value: str | datetime) -> datetime:
     return t
 
 
+def time_range(column: str, since: datetime | str | None = None, until: datetime | str | None = None
+               ) -> tuple[list[str], list[str]]:
+    """``WHERE`` clauses and parameters for ``since <= column < until`` (either may be None)."""
+    where, params = [], []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(format_time(parse_time(since)))
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(format_time(parse_time(until)))
+    return where, params
+
+
 def newest_rows(conn: sqlite3.Connection, select_sql: str, where: list[str], params: list,
                 limit: int | None = None) -> list[tuple]:
     """Rows of ``select_sql`` (a table with ``time`` and ``id``) matching all ``where`` clauses,

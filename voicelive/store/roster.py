@@ -918,10 +918,7 @@ class Store(SegmentsMixin):
                             ) -> list[tuple[int, str, str | None, bytes]]:
         """``(access id, time, speaker, fingerprint bytes)`` of logged grants, oldest first;
         ``limit`` keeps the newest ones."""
-        where, params = [], []
-        if since is not None:
-            where.append("a.time >= ?")
-            params.append(db.format_time(db.parse_time(since)))
+        where, params = db.time_range("a.time", since)
         with self._read() as conn:
             rows = db.newest_rows(conn, "SELECT a.id, a.time, a.speaker, f.fingerprint FROM access_log a "
                                         "JOIN access_fingerprints f ON f.access_id = a.id", where, params, limit)
@@ -931,13 +928,7 @@ class Store(SegmentsMixin):
                    limit: int | None = None) -> list[AccessRecord]:
         """Access log entries in time order; ``since``/``until`` as datetimes or ISO 8601 text
         (a date alone means its local midnight). ``limit`` keeps the newest ones."""
-        where, params = [], []
-        if since is not None:
-            where.append("time >= ?")
-            params.append(db.format_time(db.parse_time(since)))
-        if until is not None:
-            where.append("time < ?")
-            params.append(db.format_time(db.parse_time(until)))
+        where, params = db.time_range("time", since, until)
         with self._read() as conn:
             rows = db.newest_rows(conn, "SELECT id, time, decision, state, speaker, score, threshold, speech_s "
                                         "FROM access_log", where, params, limit)

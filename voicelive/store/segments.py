@@ -174,13 +174,10 @@ class SegmentsMixin:
     def live_embeddings(self, *, embedding_hash: str | None = None, limit: int | None = None,
                         since: str | None = None) -> LiveEmbeddings:
         """The newest live embeddings (optionally of one embedding backend), oldest first."""
-        where, params = [], []
+        where, params = db.time_range("time", since)
         if embedding_hash is not None:
             where.append("embedding_hash = ?")
             params.append(embedding_hash)
-        if since is not None:
-            where.append("time >= ?")
-            params.append(db.format_time(db.parse_time(since)))
         with self._read() as conn:
             rows = db.newest_rows(conn, "SELECT time, speaker, score, accepted, embedding FROM live_embeddings",
                                   where, params, limit)
