@@ -58,7 +58,7 @@ def test_the_same_recording_lines_up_off_the_frame_grid_and_another_take_does_no
     again = [similarity(fingerprint(w), ref) for w in windows(replayed(takes["a"], channel=None))]
     other_take = [similarity(fingerprint(w), ref) for w in windows(takes["b"])]
     other_voice = [similarity(fingerprint(w), ref) for w in windows(takes["c"])]
-    assert np.median(again) > 10 * REPLAY_SIMILARITY
+    assert np.median(again) > 5 * REPLAY_SIMILARITY
     assert max(other_take) < REPLAY_SIMILARITY and max(other_voice) < REPLAY_SIMILARITY
 
 
