@@ -46,7 +46,7 @@ MATCHING_WINDOWS = 2
 """Windows of an attempt that must line up with the same visit: a replay lines up in every window,
 a similar take now and then in one."""
 MAX_REMEMBERED = 200
-"""Granted visits kept (the newest); up to about 140 kB each in memory (28 MB at most)."""
+"""Granted visits kept (the newest); up to about 120 kB each in memory (24 MB at most)."""
 MEMORY_DAYS = 30.0
 """Visits older than this are forgotten."""
 VISIT_BEFORE_S = 10.0
