@@ -22,9 +22,10 @@ plus seven in-place ufunc calls on contiguous preallocated buffers. The gate row
 pre-scaled so that one ``tanh`` call yields all four gates (``sigmoid(x) = (1 + tanh(x / 2)) / 2``);
 the factor 2 this leaves on the hidden state is folded into the weights that consume it.
 
-The floor is memory traffic: every step of every layer reads a 1 MiB recurrent matrix, which does
-not stay in a 1 MiB L2 cache. For a 2-s window (2 partials x 160 steps x 3 layers) that is 480
-reads, about 6-7 ms on a current x86 core before any arithmetic.
+The floor is arithmetic: a 2-s window (2 partials x 160 steps x 3 layers) needs 480 sequential
+recurrent products of a 1024 x 256 matrix plus the input projections, about 670 MFLOP, at least
+7 ms at one AVX2 core's peak; BLAS reaches about half of it, and a numba kernel does no better
+(``scripts/ge2e_step_kernels.py``, docs/BENCHMARKS.md "GE2E per-window cost").
 """
 
 from __future__ import annotations
