@@ -22,8 +22,8 @@ is strict and every window must stand on its own:
   speaker), and so does an ambiguous window in which two enrolled speakers both pass, so voices
   that take turns (window by window) never open the door;
 * with a replay guard (:class:`~voicelive.kiosk.replay.ReplayGuard`), a streak that would open the
-  door is first compared with the fingerprints of earlier grants: if one of its windows lines up
-  with one, it is a recording of that visit played back, and access is denied.
+  door is first compared with the fingerprints of earlier granted visits: if two of its windows
+  line up with one of them, it is a recording of that visit played back, and access is denied.
 
 Every decision (granted or denied) is returned as an :class:`AccessDecision` with the time, the
 speaker (None = unknown), the score, the threshold and the seconds of speech used; the kiosk
