@@ -1,7 +1,8 @@
 """The kiosk on a real capture device: a private PulseAudio server with a null sink whose monitor is
 the default source (see tests/integration/test_mic_pulse.py). An enrolled person's held-out speech
 is played with `paplay`; the kiosk session, listening through PortAudio, opens the door for her and
-logs it."""
+logs it. Played again through a small loudspeaker (a recording of that visit), it is refused as a
+replay, by a new kiosk session that knows the visit only from the store."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ KIOSK = textwrap.dedent(r"""
         player.wait(30)
     finally:
         session.stop()
-    log = [[r.decision, r.speaker] for r in store.access_log()]
+    log = [[r.decision, r.speaker, r.state] for r in store.access_log()]
     store.close()
     print(json.dumps({"decisions": [[d.decision, d.speaker] for d in session.decisions], "log": log,
                       "problem": session.input_problem}))
@@ -54,4 +55,28 @@ def test_kiosk_opens_for_an_enrolled_voice_through_a_real_capture_device(pulse, 
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["problem"] is None
     assert out["decisions"][:1] == [["granted", "Allison"]], out
-    assert out["log"][:1] == [["granted", "Allison"]]
+    assert [r[:2] for r in out["log"]][:1] == [["granted", "Allison"]]
+
+
+def test_kiosk_refuses_a_replayed_visit_through_a_real_capture_device(pulse, enrolled_dir, speech, speech_files,
+                                                                     tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from voicelive.audio.channels import apply_channel
+
+    def kiosk(wav):
+        res = subprocess.run([sys.executable, "-c", KIOSK, str(REPO), str(enrolled_dir), str(wav)],
+                             env=pulse.client_env, capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    first = kiosk(speech_files["known"])
+    assert first["decisions"][:1] == [["granted", "Allison"]], first
+    replay = tmp_path / "replay.wav"
+    sf.write(replay, np.concatenate([np.zeros(2345, np.float32),
+                                     apply_channel(speech["known"], "laptop", utterance_id="pulse")]), 16000)
+    again = kiosk(replay)
+    assert again["problem"] is None
+    assert again["decisions"][:1] == [["denied", "Allison"]], again
+    assert again["log"][-1][2].startswith("replayed recording"), again["log"]
