@@ -43,11 +43,16 @@ def test_real_replays_line_up_and_other_takes_do_not(speech):
 
 
 def test_replayed_visit_is_refused_logged_and_remembered_across_a_restart(recognizer, speech, enrolled_dir):
+    from datetime import datetime, timedelta, timezone
+
     with Store.open(enrolled_dir) as store:
+        old = store.log_access("granted", speaker="Carlo", fingerprint=fingerprint(speech["known2"]).to_bytes(),
+                               time=datetime.now(timezone.utc) - timedelta(days=45))
         first = run_kiosk_offline(speech["known"], recognizer, store=store)
         assert [d.decision for d in first.decisions][:1] == ["granted"]
+        assert old in [r.id for r in store.access_log()]        # the log row stays; its fingerprint is gone
         kept = store.access_fingerprints()
-        granted = [r.id for r in store.access_log() if r.decision == "granted"]
+        granted = [r.id for r in store.access_log() if r.decision == "granted" and r.id != old]
         assert [(r[0], r[2]) for r in kept] == [(g, "Allison") for g in granted] and granted
     with Store.open(enrolled_dir) as store:      # a new kiosk session: the guard is filled from the store
         replay = run_kiosk_offline(played_back(speech["known"]), recognizer, store=store)

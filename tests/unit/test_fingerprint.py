@@ -94,3 +94,19 @@ def test_index_agrees_with_pairwise_similarity(takes):
     assert 20 not in idx and len(idx) == 2 and idx.n_hashes == len(refs[10]) + len(refs[30])
     idx.add(10, refs[20])                                  # a key's new fingerprint replaces the old one
     assert idx.best(q)[0] == 10 and idx.n_hashes == len(refs[20]) + len(refs[30])
+
+
+def test_old_and_surplus_visit_fingerprints_are_deleted_but_the_log_stays(tmp_path, takes):
+    from datetime import datetime, timedelta, timezone
+
+    from voicelive.store import Store
+
+    now = datetime.now(timezone.utc)
+    blob = fingerprint(takes["a"][:32000]).to_bytes()
+    with Store.open(tmp_path) as store:
+        ids = [store.log_access("granted", speaker="Ann", time=now - timedelta(days=d), fingerprint=blob)
+               for d in (40, 3, 2, 1)]
+        assert store.prune_access_fingerprints(before=now - timedelta(days=30), keep_newest=2) == 2
+        assert [r[0] for r in store.access_fingerprints()] == ids[2:]
+        assert len(store.access_log()) == 4
+        assert store.prune_access_fingerprints(before=now - timedelta(days=30), keep_newest=2) == 0

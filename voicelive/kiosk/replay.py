@@ -15,7 +15,8 @@ at this door (a voice message, a video), and one played so far from the micropho
 noise that its fine structure is lost — such a copy also rarely passes the speaker check.
 
 Qt-free. The fingerprints live in the store (``access_fingerprints``, with their access-log row),
-so a restart does not forget them.
+so a restart does not forget them; those older than :data:`MEMORY_DAYS` or beyond the newest
+:data:`MAX_REMEMBERED` are deleted when a new grant is kept (the access-log rows stay).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ import queue
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import numpy as np
@@ -44,7 +44,7 @@ from voicelive.kiosk.access import AccessController, AccessDecision, KioskPolicy
 from voicelive.kiosk.door import DoorActuator, OnScreenDoor
 from voicelive.decision.smoothing import Verdict
 from voicelive.dsp.fingerprint import Fingerprint, fingerprint
-from voicelive.kiosk.replay import VISIT_BEFORE_S, ReplayGuard, local_time, visit_fingerprint
+from voicelive.kiosk.replay import MEMORY_DAYS, VISIT_BEFORE_S, ReplayGuard, local_time, visit_fingerprint
 from voicelive.pipeline import Pipeline, Snapshot
 
 __all__ = ["EvidenceTap", "KioskSession", "KioskView", "run_kiosk_offline", "RETRY_S", "MIC_UNAVAILABLE"]
@@ -271,10 +271,20 @@ class KioskSession:
             except (StoreError, OSError) as exc:
                 self.log_errors += 1
                 log.error("cannot write the access log: %s", exc)
+        if keep is not None and self.store is not None and access_id is not None:
+            self._forget_old_visits(when)
         if keep is not None:
             key = self.replay_guard.remember(keep, speaker=d.speaker, access_id=access_id,
                                              time=local_time(when.isoformat()), end_t_s=self._visit_end_t_s)
             self._open_visit = (key, access_id)
+
+    def _forget_old_visits(self, now: datetime) -> None:
+        """Fingerprints are kept no longer than the guard uses them (voice-derived data; disk)."""
+        try:
+            self.store.prune_access_fingerprints(before=now - timedelta(days=MEMORY_DAYS),
+                                                 keep_newest=self.replay_guard.max_remembered)
+        except (StoreError, OSError) as exc:
+            log.error("cannot delete old visit fingerprints: %s", exc)
 
     def close_visit(self) -> None:
         """The door locked again: keep what the visitor said while it was open, too."""

@@ -914,6 +914,17 @@ class Store(SegmentsMixin):
                          "ON CONFLICT(access_id) DO UPDATE SET fingerprint = excluded.fingerprint",
                          (int(access_id), sqlite3.Binary(bytes(fingerprint))))
 
+    def prune_access_fingerprints(self, *, before: datetime | str, keep_newest: int) -> int:
+        """Delete the fingerprints of grants logged before ``before`` and of all but the newest
+        ``keep_newest`` grants (the access-log rows stay). Returns how many were deleted."""
+        cutoff = db.format_time(db.parse_time(before))
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM access_fingerprints WHERE access_id IN (SELECT a.id FROM access_log a "
+                "JOIN access_fingerprints f ON f.access_id = a.id WHERE a.time < ? OR a.id NOT IN "
+                "(SELECT a2.id FROM access_log a2 JOIN access_fingerprints f2 ON f2.access_id = a2.id "
+                "ORDER BY a2.time DESC, a2.id DESC LIMIT ?))", (cutoff, int(keep_newest))).rowcount
+
     def access_fingerprints(self, since: datetime | str | None = None, *, limit: int | None = None
                             ) -> list[tuple[int, str, str | None, bytes]]:
         """``(access id, time, speaker, fingerprint bytes)`` of logged grants, oldest first;
