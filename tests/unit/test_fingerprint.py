@@ -96,6 +96,18 @@ def test_index_agrees_with_pairwise_similarity(takes):
     assert idx.best(q)[0] == 10 and idx.n_hashes == len(refs[20]) + len(refs[30])
 
 
+def test_adding_many_at_once_indexes_the_same_as_one_by_one(takes):
+    parts = {k: fingerprint(v) for k, v in zip((3, 1, 2), (takes["a"], takes["b"], takes["c"]))}
+    one, many = FingerprintIndex(), FingerprintIndex()
+    for k, f in parts.items():
+        one.add(k, f)
+    many.add_many(parts.items())
+    assert one.n_hashes == many.n_hashes and sorted(one.keys()) == sorted(many.keys())
+    for w in windows(replayed(takes["b"], channel=None))[::3]:
+        q = fingerprint(w)
+        assert one.best(q) == many.best(q)
+
+
 def test_old_and_surplus_visit_fingerprints_are_deleted_but_the_log_stays(tmp_path, takes):
     from datetime import datetime, timedelta, timezone
 

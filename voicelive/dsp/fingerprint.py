@@ -230,18 +230,26 @@ class FingerprintIndex:
 
     def add(self, key: int, fp: Fingerprint) -> None:
         """Index ``fp`` under ``key`` (replacing what the key held)."""
-        key = int(key)
-        if key in self._sizes:
-            self.discard([key])
-        self._sizes[key] = len(fp)
-        if not len(fp):
+        self.add_many([(key, fp)])
+
+    def add_many(self, items) -> None:
+        """Index several ``(key, fingerprint)`` pairs with one merge (e.g. a memory loaded from disk)."""
+        items = [(int(k), fp) for k, fp in items]
+        self.discard([k for k, _ in items if k in self._sizes])
+        for k, fp in items:
+            self._sizes[k] = len(fp)
+        items = [(k, fp) for k, fp in items if len(fp)]
+        if not items:
             return
-        order = np.argsort(fp.hashes, kind="stable")
-        h = np.concatenate([self._hashes, fp.hashes[order].astype(np.int32)])
+        h_new = np.concatenate([fp.hashes for _, fp in items]).astype(np.int32)
+        order = np.argsort(h_new, kind="stable")
+        h = np.concatenate([self._hashes, h_new[order]])
         merged = np.argsort(h, kind="stable")   # two sorted runs: a linear merge
         self._hashes = h[merged]
-        self._frames = np.concatenate([self._frames, fp.frames[order].astype(np.int32)])[merged]
-        self._keys = np.concatenate([self._keys, np.full(len(fp), key, dtype=np.int32)])[merged]
+        f_new = np.concatenate([fp.frames for _, fp in items]).astype(np.int32)[order]
+        k_new = np.concatenate([np.full(len(fp), k, dtype=np.int32) for k, fp in items])[order]
+        self._frames = np.concatenate([self._frames, f_new])[merged]
+        self._keys = np.concatenate([self._keys, k_new])[merged]
 
     def discard(self, keys) -> None:
         gone = [int(k) for k in keys if int(k) in self._sizes]

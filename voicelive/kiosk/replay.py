@@ -118,14 +118,28 @@ class ReplayGuard:
                  access_id: int | None = None, end_t_s: float | None = None) -> int | None:
         """Keep the fingerprint of a granted visit; returns its key (for :meth:`replace`).
         ``end_t_s``: stream time of the visit's last window (see :meth:`check`)."""
-        if not len(fp):
-            return None
-        key = self._next_key
-        self._next_key += 1
-        self._info[key] = (speaker, time, access_id)
-        if end_t_s is not None:
-            self._end_t_s[key] = float(end_t_s)
-        self._index.add(key, fp)
+        keys = self._remember_many([(fp, speaker, time, access_id, end_t_s)])
+        return keys[0]
+
+    def _remember_many(self, visits) -> list[int | None]:
+        keys: list[int | None] = []
+        indexed = []
+        for fp, speaker, time, access_id, end_t_s in visits:
+            if not len(fp):
+                keys.append(None)
+                continue
+            key = self._next_key
+            self._next_key += 1
+            self._info[key] = (speaker, time, access_id)
+            if end_t_s is not None:
+                self._end_t_s[key] = float(end_t_s)
+            indexed.append((key, fp))
+            keys.append(key)
+        self._index.add_many(indexed)
+        self._forget_oldest()
+        return keys
+
+    def _forget_oldest(self) -> None:
         if len(self._info) > self.max_remembered:
             old = []
             while len(self._info) > self.max_remembered:
@@ -133,7 +147,6 @@ class ReplayGuard:
                 self._end_t_s.pop(k, None)
                 old.append(k)
             self._index.discard(old)
-        return key
 
     def replace(self, key: int, fp: Fingerprint, *, end_t_s: float | None = None) -> None:
         """A remembered visit grew (the door stayed open and the visitor kept talking)."""
@@ -188,13 +201,15 @@ class ReplayGuard:
         now = now if now is not None else datetime.now(timezone.utc)
         since = now - timedelta(days=float(days))
         rows = store.access_fingerprints(since=since, limit=self.max_remembered)
+        visits = []
         for access_id, time, speaker, blob in rows:
             try:
                 fp = Fingerprint.from_bytes(blob)
             except Exception as exc:   # one damaged row must not disable the guard
                 log.warning("access %s: unreadable fingerprint skipped (%s)", access_id, exc)
                 continue
-            self.remember(fp, speaker=speaker, time=local_time(time), access_id=access_id)
+            visits.append((fp, speaker, local_time(time), access_id, None))
+        self._remember_many(visits)    # one merge into the index, not one per visit
         return len(rows)
 
 
