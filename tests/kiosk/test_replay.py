@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import pytest
 
 from voicelive.audio.channels import apply_channel
 from voicelive.dsp.fingerprint import fingerprint, similarity

@@ -11,8 +11,7 @@ import pytest
 
 from synth import synth_silence, synth_speaker_wave
 from voicelive.audio.channels import apply_channel
-from voicelive.dsp.fingerprint import (MIN_QUERY_HASHES, Fingerprint, FingerprintIndex, fingerprint,
-                                       similarity)
+from voicelive.dsp.fingerprint import Fingerprint, FingerprintIndex, fingerprint, similarity
 from voicelive.errors import ConfigError
 from voicelive.kiosk.replay import REPLAY_SIMILARITY, visit_fingerprint
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from voicelive import SAMPLE_RATE
 from voicelive.audio.channels import apply_channel, utterance_seed
-from voicelive.dsp.fingerprint import FingerprintIndex, fingerprint
+from voicelive.dsp.fingerprint import fingerprint
 from voicelive.evaluation.corpus import load_manifest, protocol_split
 from voicelive.evaluation.sessions import BLOCK_SIZE, build_sessions
 from voicelive.kiosk.access import KioskPolicy
