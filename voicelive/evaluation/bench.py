@@ -170,7 +170,36 @@ def evaluate_split_channels(system: BenchSystem, split: Split, k: int, cache: Fe
     enr = split.enrollment(k)
     feats = [{s: [cache.get(b, u) for u in utts] for s, utts in enr.items()} for b in sysk.backends]
     sysk.fit(feats, {s: [cache.corpus.audio(u) for u in utts] for s, utts in enr.items()})
-    return {ch: _score_split(sysk, split, cache, ch, sessions=sessions) for ch in channels}
+    out = {ch: _score_split(sysk, split, cache, ch, sessions=sessions) for ch in channels}
+    if sessions and not sysk.reference:
+        for ch, held in _held_out_sessions(system, split, k, cache, channels).items():
+            out[ch]["held_out_sessions"] = held
+    return out
+
+
+def _held_out_sessions(system: BenchSystem, split: Split, k: int, cache: FeatureCache,
+                       channels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """More strangers than the split's unknown speakers (PROTOCOL's caveat: two of them bound a
+    false-accept rate poorly): each enrolled speaker in turn is left out of the roster, the system
+    is enrolled on the others, and the left-out person's own session streams are judged as an
+    unknown voice's. Pooled over the speakers left out -> ``{channel: evaluate_sessions result}``."""
+    from voicelive.evaluation.sessions import Session, build_sessions, evaluate_sessions, merge_session_results
+
+    enr = split.enrollment(k)
+    streams = {ch: build_sessions(cache.corpus, split, channel=ch) for ch in channels}
+    parts: dict[str, list[dict[str, Any]]] = {ch: [] for ch in channels}
+    for held in sorted(enr):
+        rest = {s: utts for s, utts in enr.items() if s != held}
+        if len(rest) < max(b.min_speakers for b in system.backends):
+            continue
+        sysh = system.fresh()
+        sysh.fit([{s: [cache.get(b, u) for u in utts] for s, utts in rest.items()} for b in sysh.backends],
+                 {s: [cache.corpus.audio(u) for u in utts] for s, utts in rest.items()})
+        for ch in channels:
+            mine = [Session(s.speaker, False, s.wave) for s in streams[ch] if s.known and s.speaker == held]
+            if mine:
+                parts[ch].append(evaluate_sessions(sysh.rec, mine))
+    return {ch: merge_session_results(p) for ch, p in parts.items() if p}
 
 
 def _score_split(sysk: BenchSystem, split: Split, cache: FeatureCache, channel: str, *,
@@ -270,6 +299,10 @@ def _summary_row(system: BenchSystem, k: int, channel: str, per_seed: list[dict[
         from voicelive.evaluation.sessions import sessions_summary
 
         row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
+    if all("held_out_sessions" in r for r in per_seed):
+        from voicelive.evaluation.sessions import sessions_summary
+
+        row["held_out_sessions"] = sessions_summary([r["held_out_sessions"] for r in per_seed])
     if extra is not None:
         row.update(extra(system, corpus, splits, k))
     return row
@@ -319,6 +352,11 @@ def run_bench(manifest: str | Path, *, backends: Sequence[str] | None = None, ks
         "machine": machine_info(),
         "results": results,
     }
+
+
+def _count(pair) -> str:
+    """``[hits, n]`` -> ``"hits/n"`` (– when not measured)."""
+    return "–" if not pair or not pair[1] else f"{pair[0]}/{pair[1]}"
 
 
 def _pct(d: dict[str, float] | None) -> str:
@@ -410,6 +448,17 @@ def markdown_table(res: dict[str, Any]) -> str:
             cells = [_pct(ss[f"acc@{t}s"]) for t in (1, 2, 4, 6)] + [_pct(ss[f"far@{t}s"]) for t in (1, 2, 4, 6)]
             lines.append(f"| {_label(r, many)} | {r['k']} | " + " | ".join(cells)
                          + f" | {ss['ttfc_median_s']:.2f} | {ss['ttfc_p95_s']:.2f} |")
+        lines += ["", "Strangers at any moment, not only at the check times: the split's unknown streams, and every "
+                  "enrolled person's own streams judged by a roster enrolled without them (left out in turn):", "",
+                  "| backend | " + ("channel | " if many else "") + "k | unknown streams ever named "
+                  "| known streams ever shown as someone else | left-out FA@1s | FA@2s | FA@4s | FA@6s "
+                  "| left-out streams ever named |", "|" + "---|" * (9 if many else 8)]
+        for r in rows:
+            ss, ho = r["sessions"], r.get("held_out_sessions")
+            ho_cells = ([_pct(ho[f"far@{t}s"]) for t in (1, 2, 4, 6)] + [_count(ho.get("unknown_ever_named"))]
+                        if ho else ["–"] * 5)
+            lines.append(f"| {_label(r, many)} | {r['k']} | {_count(ss.get('unknown_ever_named'))} "
+                         f"| {_count(ss.get('known_ever_wrong'))} | " + " | ".join(ho_cells) + " |")
     return "\n".join(lines)
 
 

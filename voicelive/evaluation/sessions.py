@@ -81,12 +81,14 @@ def verdict_at(verdicts: Sequence[Any], t_s: float):
 
 
 def evaluate_sessions(scorer, sessions: Sequence[Session], config=None) -> dict[str, Any]:
-    """Session accuracy / false-accept rate at :data:`CHECK_S`, and time to first correct verdict."""
+    """Session accuracy / false-accept rate at :data:`CHECK_S`, time to first correct verdict, and
+    what the check times can miss: unknown streams named at ANY moment (``ever_named``) and known
+    streams shown as someone else at any moment (``ever_wrong``), one boolean per stream."""
     from voicelive.pipeline import run_offline
 
     acc = {t: [] for t in CHECK_S}
     fa = {t: [] for t in CHECK_S}
-    ttfc = []
+    ttfc, ever_named, ever_wrong = [], [], []
     for s in sessions:
         verdicts = run_offline(s.wave, scorer, config, block_size=BLOCK_SIZE)
         for t in CHECK_S:
@@ -96,13 +98,29 @@ def evaluate_sessions(scorer, sessions: Sequence[Session], config=None) -> dict[
                 acc[t].append(bool(named and v.speaker == s.speaker))
             else:
                 fa[t].append(bool(named))
+        names = {v.speaker for v in verdicts if v.state == "speaker"}
         if s.known:
             first = next((v.t_s - LEAD_SILENCE_S for v in verdicts
                           if v.state == "speaker" and v.speaker == s.speaker), np.inf)
             ttfc.append(first)
+            ever_wrong.append(bool(names - {s.speaker}))
+        else:
+            ever_named.append(bool(names))
     return {"acc": {t: float(np.mean(v)) if v else float("nan") for t, v in acc.items()},
             "far": {t: float(np.mean(v)) if v else float("nan") for t, v in fa.items()},
-            "ttfc": ttfc}
+            "far_streams": {t: sum(v) for t, v in fa.items()}, "ttfc": ttfc,
+            "ever_named": ever_named, "ever_wrong": ever_wrong}
+
+
+def merge_session_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pool :func:`evaluate_sessions` results over disjoint sets of unknown streams (e.g. one per
+    speaker left out of the roster) into one result of the same shape, weighted by stream count."""
+    n = [len(p["ever_named"]) for p in parts]
+    total = sum(n)
+    far = {t: (sum(p["far_streams"][t] for p in parts) / total if total else float("nan")) for t in CHECK_S}
+    return {"acc": {t: float("nan") for t in CHECK_S}, "far": far,
+            "far_streams": {t: sum(p["far_streams"][t] for p in parts) for t in CHECK_S}, "ttfc": [],
+            "ever_named": [b for p in parts for b in p["ever_named"]], "ever_wrong": []}
 
 
 def sessions_summary(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -120,6 +138,10 @@ def sessions_summary(per_seed: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["ttfc_median_s"] = float(np.percentile(ttfc, 50, method="higher")) if ttfc.size else float("nan")
     out["ttfc_p95_s"] = float(np.percentile(ttfc, 95, method="higher")) if ttfc.size else float("nan")
     out["never_correct"] = float(np.mean(~np.isfinite(ttfc))) if ttfc.size else float("nan")
+    named = [b for r in per_seed for b in r.get("ever_named", [])]
+    wrong = [b for r in per_seed for b in r.get("ever_wrong", [])]
+    out["unknown_ever_named"] = [int(sum(named)), len(named)]
+    out["known_ever_wrong"] = [int(sum(wrong)), len(wrong)]
     out["ttfc_median_s_per_seed"] = [
         finite_or_none(np.percentile(r["ttfc"], 50, method="higher")) if len(r["ttfc"]) else None for r in per_seed]
     return out
