@@ -17,7 +17,7 @@ top-level sections are left for other parts of VoiceLive)::
     min_speech_fraction = 0.2
 
     [decision]
-    patience = 2
+    patience = 3
 
     [display]
     tail_s = 4.0
@@ -225,7 +225,15 @@ class DecisionConfig:
     full_weight_speech_s : float
         A window counts fully in the average when it holds this much speech, less in proportion.
     patience : int
-        Agreeing speech windows in a row before a (new) name is shown.
+        Agreeing speech windows in a row before a (new) name is shown: 3 = 0.75 s at the default hop.
+    decisive_window : bool
+        A single window whose own score passes the scorer's stricter ``decisive_threshold`` (the
+        threshold for a 3x lower false-accept rate) names its speaker at once, without waiting for
+        ``patience`` windows.
+    onset_supersede : bool
+        While the newest window still holds all of the speech since it started, its scores replace
+        the average instead of joining it: the earlier windows heard a part of the same speech,
+        less of it.
     unknown_patience : int
         Speech windows in a row below threshold before "unknown" is shown: 6 = 1.5 s at the default
         hop (0.25 s), so the first low windows of an enrolled person's speech do not flash
@@ -244,7 +252,9 @@ class DecisionConfig:
     ema_alpha: float = 0.5
     mean_windows: int = 3
     full_weight_speech_s: float = 1.0
-    patience: int = 2
+    patience: int = 3
+    decisive_window: bool = True
+    onset_supersede: bool = True
     unknown_patience: int = 6
     hysteresis: float = 0.1
     silence_timeout_s: float = 1.5
@@ -256,6 +266,9 @@ class DecisionConfig:
         check_range("decision", "mean_windows", self.mean_windows, 1, 100, integer=True)
         check_range("decision", "full_weight_speech_s", self.full_weight_speech_s, 0.05, 10.0)
         check_range("decision", "patience", self.patience, 1, 50, integer=True)
+        for name in ("decisive_window", "onset_supersede"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"decision.{name} must be true or false, got {getattr(self, name)!r}")
         check_range("decision", "unknown_patience", self.unknown_patience, 1, 50, integer=True)
         check_range("decision", "hysteresis", self.hysteresis, 0.0, 0.5)
         check_range("decision", "silence_timeout_s", self.silence_timeout_s, 0.0, 60.0)

@@ -49,6 +49,9 @@ class WindowScorer(Protocol):
         Enrolled names (may be empty: speech is then "unknown").
     threshold : float
         Calibrated accept threshold in [0, 1] for the configured target false-accept rate.
+
+    Optionally ``decisive_threshold`` (float in [0, 1]): a stricter threshold at which a single
+    window may name its speaker (see :mod:`voicelive.decision.smoothing`).
     """
 
     speakers: list[str]
@@ -257,6 +260,8 @@ class Pipeline:
         self._speech_windows = 0
         self._scorer_errors = 0
         self._last_vad: VadResult | None = None
+        self._segment_start: int | None = None   # absolute sample where the current speech began
+        self._decisive: float | None = None      # the scorer's decisive_threshold, if it has one
         self._verdict = self._smoother.verdict
         self._finished = False
         self._error: str | None = None
@@ -377,13 +382,21 @@ class Pipeline:
         scorer = self._scorer
         scores: Mapping[str, float] | None = None
         threshold: float | None = None
+        covers_segment = False
         if vad.is_speech:
             self._speech_windows += 1
+            if self._segment_start is None:   # speech (re)starts: where its first scored sample is
+                self._segment_start = window.start_sample + vad.span[0]
+            covers_segment = window.start_sample <= self._segment_start
             if scorer is not None:
                 scores, threshold = self._score(scorer, window.wave[vad.span[0]:vad.span[1]])
+        else:
+            self._segment_start = None
         verdict = self._smoother.update(t_s=window.end_s, is_speech=vad.is_speech, scores=scores,
                                         threshold=threshold,
-                                        speech_s=vad.speech_fraction * window.duration_s)
+                                        speech_s=vad.speech_fraction * window.duration_s,
+                                        decisive_threshold=self._decisive if scores else None,
+                                        covers_segment=covers_segment)
         self._verdict = verdict
         self._latencies.append(self._clock() - t0)
         if self._on_verdict is not None:
@@ -397,6 +410,8 @@ class Pipeline:
         try:
             raw = scorer.score_window(np.array(wave, dtype=np.float32))
             threshold = float(scorer.threshold)
+            decisive = getattr(scorer, "decisive_threshold", None)
+            decisive = None if decisive is None else float(decisive)
             scores = {name: float(raw[name]) for name in speakers}
         except Exception as exc:  # a failing model must not stop the stream; logged, counted, shown
             self._scorer_errors += 1
@@ -410,6 +425,7 @@ class Pipeline:
             self._throttle.warn("scorer-range", "scorer returned threshold %r / non-finite scores; ignoring window",
                                 threshold)
             return None, None
+        self._decisive = decisive if decisive is not None and 0.0 <= decisive <= 1.0 else None
         return scores, threshold
 
     def _source_stats(self) -> SourceStats:

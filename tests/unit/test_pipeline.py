@@ -69,6 +69,38 @@ def test_a_clear_speaker_is_named_about_a_second_after_onset(speaker):
     assert np.median(delays) <= 1.0 and max(delays) <= 1.5
 
 
+class GrowingScorer:
+    """Scores alice by how much audio it is given: sure only with 1 s or more (like a real model on
+    short speech, unsure below). With ``decisive``, it also offers a stricter ``decisive_threshold``."""
+
+    speakers = ["alice"]
+    threshold = 0.8
+
+    def __init__(self, decisive=None):
+        if decisive is not None:
+            self.decisive_threshold = decisive
+
+    def score_window(self, wave):
+        return {"alice": 0.97 if wave.size >= SR else 0.1}
+
+
+def first_named(scorer_, **decision):
+    wave = np.concatenate([synth_silence(1.0), synth_speaker_wave(ALICE, 4.0, seed=0)])
+    cfg = PipelineConfig(decision=DecisionConfig(**decision))
+    return next(v.t_s for v in run_offline(wave, scorer_, cfg) if v.state == "speaker")
+
+
+def test_at_onset_the_newest_window_supersedes_and_a_sure_window_decides():
+    slow = first_named(GrowingScorer(), onset_supersede=False)
+    onset = first_named(GrowingScorer())
+    sure = first_named(GrowingScorer(decisive=0.95))
+    assert onset < slow     # the first, short-speech windows no longer drag the average down
+    assert sure < onset     # one window past the decisive threshold is enough
+    assert sure - 1.0 <= 1.25
+    # the decisive threshold is only taken from a scorer that offers one, and can be switched off
+    assert first_named(GrowingScorer(decisive=0.95), decisive_window=False) == onset
+
+
 class RecordingScorer:
     """Wraps a scorer and remembers a hash of every window it was asked about."""
 

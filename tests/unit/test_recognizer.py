@@ -46,6 +46,23 @@ def test_target_far_moves_threshold(rec):
         r.set_target_far(1.5)
 
 
+def test_the_decisive_threshold_is_the_one_for_a_lower_false_accept_rate(rec, tmp_path):
+    from scipy.special import logit
+
+    from voicelive.recognition.recognizer import DECISIVE_FAR_RATIO
+
+    assert rec.decisive_threshold >= rec.threshold
+    expected = rec.calibrator.threshold_logit(rec.target_far * DECISIVE_FAR_RATIO)
+    assert logit(rec.decisive_threshold) == pytest.approx(max(expected, rec.threshold_logit), abs=1e-6)
+    rec.save(tmp_path)
+    back = model_io.load_recognizer(tmp_path)
+    assert back.decisive_threshold == pytest.approx(rec.decisive_threshold)
+    assert model_io.read_card(tmp_path)["calibration"]["decisive_threshold"] == pytest.approx(rec.decisive_threshold)
+    back.set_target_far(0.2)    # follows the target
+    assert logit(back.decisive_threshold) == pytest.approx(
+        max(back.calibrator.threshold_logit(0.2 * DECISIVE_FAR_RATIO), back.threshold_logit), abs=1e-6)
+
+
 def test_save_load_round_trip(rec, tmp_path):
     path = rec.save(tmp_path)
     assert (path.stat().st_mode & 0o777) == 0o600

@@ -33,11 +33,58 @@ def test_a_name_needs_patience_agreeing_windows():
     assert vs[2].candidates[0] == ("a", pytest.approx(0.9)) and vs[2].t_s == 1.5
 
 
-def test_default_shows_a_clear_speaker_one_second_after_onset():
+def test_default_shows_a_clear_speaker_after_three_agreeing_windows():
     sm = DecisionSmoother()
-    vs = feed(sm, [None, None, {"a": 0.8, "b": 0.1}, {"a": 0.9, "b": 0.1}])
-    assert states(vs) == ["silence", "silence", "listening", "a"]
-    assert vs[-1].t_s - 1.0 == pytest.approx(1.0)  # speech began in the window ending at 1.5 s
+    vs = feed(sm, [None, None, {"a": 0.8, "b": 0.1}, {"a": 0.9, "b": 0.1}, {"a": 0.9, "b": 0.1}])
+    assert states(vs) == ["silence", "silence", "listening", "listening", "a"]
+
+
+def feed_decisive(sm, seq, decisive):
+    return [sm.update(t_s=HOP * (i + 1), is_speech=True, scores=sc, threshold=THR, decisive_threshold=decisive)
+            for i, sc in enumerate(seq)]
+
+
+def test_one_window_past_the_decisive_threshold_names_at_once():
+    sure = [{"a": 0.97, "b": 0.1}] * 3
+    assert states(feed_decisive(DecisionSmoother(), sure, 0.95)) == ["a", "a", "a"]
+    # a score that passes the threshold but not the decisive one waits for patience windows
+    assert states(feed_decisive(DecisionSmoother(), [{"a": 0.9, "b": 0.1}] * 3, 0.95)) == \
+        ["listening", "listening", "a"]
+    # switched off, or no decisive threshold from the scorer: patience as before
+    off = DecisionSmoother(DecisionConfig(decisive_window=False))
+    assert states(feed_decisive(off, sure, 0.95)) == ["listening", "listening", "a"]
+    assert states(feed(DecisionSmoother(), sure)) == ["listening", "listening", "a"]
+
+
+def test_a_decisive_threshold_below_the_threshold_never_names_below_it():
+    sm = DecisionSmoother(DecisionConfig(unknown_patience=1))
+    assert states(feed_decisive(sm, [{"a": 0.4}], 0.3)) == ["unknown"]
+
+
+def test_a_decisive_window_can_change_the_name_shown_at_once():
+    sm = DecisionSmoother(DecisionConfig(ema_alpha=1.0))
+    vs = feed_decisive(sm, [{"a": 0.97, "b": 0.1}, {"a": 0.1, "b": 0.98}], 0.95)
+    assert states(vs) == ["a", "b"]
+
+
+def test_at_speech_onset_the_newest_window_replaces_the_average():
+    """The first windows of speech hold little of it and score low; while the newest window still
+    holds all of the speech, it alone counts (``covers_segment``)."""
+    seq = [{"a": 0.0}, {"a": 0.0}, {"a": 0.8}, {"a": 0.8}, {"a": 0.8}]
+
+    def run(cfg, covers):
+        sm = DecisionSmoother(cfg)
+        return [sm.update(t_s=HOP * (i + 1), is_speech=True, scores=sc, threshold=THR, speech_s=1.0,
+                          covers_segment=covers) for i, sc in enumerate(seq)]
+
+    fresh = run(DecisionConfig(patience=1), True)
+    assert [v.candidates[0][1] for v in fresh] == pytest.approx([0.0, 0.0, 0.8, 0.8, 0.8])
+    assert states(fresh)[2] == "a"
+    dragged = run(DecisionConfig(patience=1, onset_supersede=False), True)
+    assert dragged[2].candidates[0][1] < THR and states(dragged)[2] != "a"
+    # once the window no longer reaches back to the start of the speech, windows are averaged
+    averaged = run(DecisionConfig(patience=1), False)
+    assert averaged[2].candidates[0][1] == pytest.approx(dragged[2].candidates[0][1])
 
 
 def test_hysteresis_keeps_the_name_when_scores_wobble_around_the_threshold():
@@ -77,7 +124,7 @@ def test_one_lucky_window_does_not_name_an_impostor():
 
 
 def test_pauses_hold_the_name_then_time_out_to_silence_and_start_over():
-    sm = DecisionSmoother(DecisionConfig(silence_timeout_s=1.5))
+    sm = DecisionSmoother(DecisionConfig(silence_timeout_s=1.5, patience=2))
     vs = feed(sm, [{"a": 0.9}] * 3 + [None] * 5 + [{"a": 0.9}])
     # last speech at 1.5 s: held at 2.0, 2.5 (< 1.5 s later), silence from 3.0 on
     assert states(vs) == ["listening", "a", "a", "a", "a", "silence", "silence", "silence", "listening"]
@@ -125,7 +172,7 @@ def test_verdict_invariants_and_json():
 
 
 def test_after_a_pause_a_new_voice_does_not_inherit_the_name_but_the_same_one_keeps_it():
-    cfg = DecisionConfig(silence_timeout_s=1.5, unknown_patience=3)
+    cfg = DecisionConfig(silence_timeout_s=1.5, unknown_patience=3, patience=2)
     other = feed(DecisionSmoother(cfg), [{"a": 0.9}] * 3 + [None] + [{"a": 0.1}] * 4)
     assert states(other) == ["listening", "a", "a", "a", "listening", "listening", "unknown", "unknown"]
     same = feed(DecisionSmoother(cfg), [{"a": 0.9}] * 3 + [None] + [{"a": 0.8}] * 2)

@@ -9,9 +9,16 @@ of every enrolled speaker (each in [0, 1], higher = more likely) and the accept 
   first windows after speech starts hold little speech and score unreliably; they cannot drag the
   average down for long.
 * **Proposal**: the best smoothed speaker if its score reaches the threshold, else "unknown".
+* **Speech onset**: while the newest window still holds all of the speech since it started (the
+  caller says so with ``covers_segment``), its scores replace the average instead of joining it.
+  The windows before it heard a part of the same speech, less of it; averaging them in would only
+  drag the estimate toward the scores of shorter speech (``onset_supersede``).
 * **Patience**: a proposal different from what is shown must win ``patience`` speech windows in a
   row (``unknown_patience`` for "unknown") before it is shown; meanwhile the shown verdict stays
-  (or is "listening" if nothing was decided yet).
+  (or is "listening" if nothing was decided yet). A name whose score in this very window passes
+  the stricter ``decisive_threshold`` (the scorer's threshold for a lower false-accept rate) is
+  shown at once (``decisive_window``): one window that sure is stronger evidence than a few
+  overlapping windows that barely pass.
 * **Hysteresis**: a shown name stays while its smoothed score is at least
   ``threshold - hysteresis`` and no other speaker leads it by more than ``hysteresis``. Once it
   falls below that, it is no longer shown ("listening") while the new proposal gathers patience;
@@ -124,12 +131,12 @@ class DecisionSmoother:
         self._pending_count = 0
 
     # ---------------------------------------------------------------------------------------
-    def _smooth(self, scores: Mapping[str, float], weight: float) -> np.ndarray:
+    def _smooth(self, scores: Mapping[str, float], weight: float, restart: bool) -> np.ndarray:
         names = tuple(scores)
         x = np.array([float(scores[k]) for k in names], dtype=np.float64)
         x[~np.isfinite(x)] = 0.0
         np.clip(x, 0.0, 1.0, out=x)
-        if names != self._names:  # roster changed (model swapped): start over
+        if names != self._names or restart:  # roster changed (model swapped), or onset: start over
             self._names = names
             self._num, self._den = None, 0.0
             self._recent.clear()
@@ -146,7 +153,8 @@ class DecisionSmoother:
         return (w[:, None] * np.stack([r[1] for r in self._recent])).sum(axis=0) / w.sum()
 
     def update(self, *, t_s: float, is_speech: bool, scores: Mapping[str, float] | None = None,
-               threshold: float | None = None, speech_s: float | None = None) -> Verdict:
+               threshold: float | None = None, speech_s: float | None = None,
+               decisive_threshold: float | None = None, covers_segment: bool = False) -> Verdict:
         """Take one window's evidence; return the verdict to show now.
 
         Parameters
@@ -162,6 +170,12 @@ class DecisionSmoother:
             Calibrated accept threshold in [0, 1] (required when ``scores`` is not empty).
         speech_s : float, optional
             Seconds of speech the scores rest on; None counts the window fully.
+        decisive_threshold : float, optional
+            Stricter calibrated threshold: a name whose score in this window passes it is shown
+            without waiting for ``patience`` windows (if ``config.decisive_window``).
+        covers_segment : bool
+            The window holds all of the speech since it started (no non-speech window since the
+            speech began, and the window reaches back to its start).
         """
         c = self.config
         t_s = float(t_s)
@@ -191,7 +205,7 @@ class DecisionSmoother:
         thr = float(threshold)
 
         weight = 1.0 if speech_s is None else min(1.0, max(0.05, float(speech_s) / c.full_weight_speech_s))
-        smoothed = self._smooth(scores, weight)
+        smoothed = self._smooth(scores, weight, restart=covers_segment and c.onset_supersede)
         order = np.argsort(-smoothed, kind="stable")
         names = self._names
         candidates = tuple((names[i], float(smoothed[i])) for i in order[:c.top_k])
@@ -215,6 +229,9 @@ class DecisionSmoother:
             else:
                 self._pending, self._pending_count = proposal, 1
             need = c.patience if proposal[0] == "speaker" else c.unknown_patience
+            if proposal[0] == "speaker" and c.decisive_window and decisive_threshold is not None \
+                    and float(scores[proposal[1]]) >= max(float(decisive_threshold), thr):
+                need = 1
             if self._pending_count >= need:
                 state, speaker = proposal
                 self._pending, self._pending_count = None, 0

@@ -82,6 +82,11 @@ class EvidenceTap:
     def threshold(self) -> float:
         return float(self.inner.threshold)
 
+    @property
+    def decisive_threshold(self) -> float | None:
+        value = getattr(self.inner, "decisive_threshold", None)
+        return None if value is None else float(value)
+
     def score_window(self, wave: np.ndarray) -> dict[str, float]:
         self._last = None
         scores = self.inner.score_window(wave)

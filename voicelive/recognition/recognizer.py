@@ -24,6 +24,9 @@ from voicelive.recognition.registry import DEFAULT_BACKEND, make_backends
 from voicelive.recognition.shards import SHARD_DIR
 
 DEFAULT_TARGET_FAR = 0.01
+DECISIVE_FAR_RATIO = 0.3
+"""A single window may name its speaker at once (see :attr:`Recognizer.decisive_threshold`) when its
+score passes the threshold for this fraction of the target false-accept rate."""
 MIN_REAL_COHORT = 8
 """With fewer enrolled speakers than this, calibration adds pseudo-impostors (see below)."""
 PSEUDO_SHIFTS = (0.68, 0.78, 1.28, 1.45)
@@ -159,6 +162,7 @@ class Recognizer:
         # speaker whose features or statistics changed since is not in it and goes to a new shard
         self._shard_of: dict[str, str] = {}
         self._threshold_logit = 0.0
+        self._decisive_logit = 0.0
         self.timings: dict[str, float] = {}
         self.set_target_far(target_far)
 
@@ -400,7 +404,7 @@ class Recognizer:
             own_labels = np.array([col[trials[i][0]] for i in own_rows], dtype=int)
         self.calibrator = Calibrator().fit(cvs, labels, spk, extra_targets=(own_scores, own_labels),
                                            speech_s=speech_s)
-        self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
+        self._set_thresholds()
         self.timings["calibrate_s"] = time.perf_counter() - t0
 
     @property
@@ -441,7 +445,12 @@ class Recognizer:
             raise ConfigError(f"target false-accept rate must be between 0 and 1 (e.g. 0.01), got {target_far}")
         self.target_far = float(target_far)
         if self.calibrator is not None:
-            self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
+            self._set_thresholds()
+
+    def _set_thresholds(self) -> None:
+        self._threshold_logit = self.calibrator.threshold_logit(self.target_far)
+        self._decisive_logit = max(self._threshold_logit,
+                                   self.calibrator.threshold_logit(self.target_far * DECISIVE_FAR_RATIO))
 
     # -- scoring ----------------------------------------------------------------------------
     def _require(self) -> Calibrator:
@@ -484,6 +493,13 @@ class Recognizer:
     def threshold(self) -> float:
         """Calibrated accept threshold in [0, 1] for :attr:`target_far`."""
         return float(1.0 / (1.0 + np.exp(-self._threshold_logit)))
+
+    @property
+    def decisive_threshold(self) -> float:
+        """A stricter threshold in [0, 1]: the one for a :data:`DECISIVE_FAR_RATIO` times lower
+        false-accept rate. The live decision names a speaker from a single window whose own score
+        passes it, instead of waiting for several agreeing windows."""
+        return float(1.0 / (1.0 + np.exp(-self._decisive_logit)))
 
     def score_window(self, wave: np.ndarray) -> dict[str, float]:
         """Calibrated score in [0, 1] per enrolled speaker (the pipeline's scorer protocol)."""
@@ -544,6 +560,8 @@ class Recognizer:
                           + (", shifted by speech seconds" if cal.duration_aware else ""),
                 "target_far": self.target_far,
                 "threshold": self.threshold,
+                # one live window past this names its speaker at once (DECISIVE_FAR_RATIO x target_far)
+                "decisive_threshold": self.decisive_threshold,
                 "fusion_weights": [float(w) for w in cal.weights],
                 "logit_shift_by_speech_seconds": ({f"{d:g}s": round(-cal.duration_offset(d), 3)
                                                    for d in (0.5, 1.0, 2.0, 4.0)} if cal.duration_aware else None),
