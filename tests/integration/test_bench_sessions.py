@@ -50,3 +50,7 @@ def test_the_report_has_the_stranger_table(corpora_dir):
     assert "| left-out streams ever named |" in md
     u = row["sessions"]["unknown_ever_named"]
     assert f"| gmm-ubm | 5 | {u[0]}/{u[1]} | " in md
+    # every table has as many cells in each line as in its header
+    for table in md.split("\n\n"):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({line.count("|") for line in rows}) <= 1, table

@@ -452,7 +452,7 @@ def markdown_table(res: dict[str, Any]) -> str:
                   "enrolled person's own streams judged by a roster enrolled without them (left out in turn):", "",
                   "| backend | " + ("channel | " if many else "") + "k | unknown streams ever named "
                   "| known streams ever shown as someone else | left-out FA@1s | FA@2s | FA@4s | FA@6s "
-                  "| left-out streams ever named |", "|" + "---|" * (9 if many else 8)]
+                  "| left-out streams ever named |", "|" + "---|" * (10 if many else 9)]
         for r in rows:
             ss, ho = r["sessions"], r.get("held_out_sessions")
             ho_cells = ([_pct(ho[f"far@{t}s"]) for t in (1, 2, 4, 6)] + [_count(ho.get("unknown_ever_named"))]
