@@ -261,7 +261,6 @@ class Pipeline:
         self._scorer_errors = 0
         self._last_vad: VadResult | None = None
         self._segment_start: int | None = None   # absolute sample where the current speech began
-        self._decisive: float | None = None      # the scorer's decisive_threshold, if it has one
         self._verdict = self._smoother.verdict
         self._finished = False
         self._error: str | None = None
@@ -382,6 +381,7 @@ class Pipeline:
         scorer = self._scorer
         scores: Mapping[str, float] | None = None
         threshold: float | None = None
+        decisive: float | None = None
         covers_segment = False
         if vad.is_speech:
             self._speech_windows += 1
@@ -389,13 +389,13 @@ class Pipeline:
                 self._segment_start = window.start_sample + vad.span[0]
             covers_segment = window.start_sample <= self._segment_start
             if scorer is not None:
-                scores, threshold = self._score(scorer, window.wave[vad.span[0]:vad.span[1]])
+                scores, threshold, decisive = self._score(scorer, window.wave[vad.span[0]:vad.span[1]])
         else:
             self._segment_start = None
         verdict = self._smoother.update(t_s=window.end_s, is_speech=vad.is_speech, scores=scores,
                                         threshold=threshold,
                                         speech_s=vad.speech_fraction * window.duration_s,
-                                        decisive_threshold=self._decisive if scores else None,
+                                        decisive_threshold=decisive,
                                         covers_segment=covers_segment)
         self._verdict = verdict
         self._latencies.append(self._clock() - t0)
@@ -403,10 +403,12 @@ class Pipeline:
             self._on_verdict(verdict)
         return verdict
 
-    def _score(self, scorer: WindowScorer, wave: np.ndarray) -> tuple[dict[str, float] | None, float | None]:
+    def _score(self, scorer: WindowScorer, wave: np.ndarray
+               ) -> tuple[dict[str, float] | None, float | None, float | None]:
+        """(scores, threshold, decisive threshold or None); (None, None, None) when scoring failed."""
         speakers = list(scorer.speakers)
         if not speakers:
-            return {}, None
+            return {}, None, None
         try:
             raw = scorer.score_window(np.array(wave, dtype=np.float32))
             threshold = float(scorer.threshold)
@@ -418,15 +420,14 @@ class Pipeline:
             self._error = f"scoring failed: {exc}"
             self._throttle.warn("scorer", "scoring a window failed (%s: %s); showing 'listening'",
                                 type(exc).__name__, exc)
-            return None, None
+            return None, None, None
         if not (0.0 <= threshold <= 1.0) or not all(math.isfinite(s) for s in scores.values()):
             self._scorer_errors += 1
             self._error = "the scorer returned invalid scores or threshold"
             self._throttle.warn("scorer-range", "scorer returned threshold %r / non-finite scores; ignoring window",
                                 threshold)
-            return None, None
-        self._decisive = decisive if decisive is not None and 0.0 <= decisive <= 1.0 else None
-        return scores, threshold
+            return None, None, None
+        return scores, threshold, (decisive if decisive is not None and 0.0 <= decisive <= 1.0 else None)
 
     def _source_stats(self) -> SourceStats:
         st = self._source.stats() if self._source is not None else SourceStats()

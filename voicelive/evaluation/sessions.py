@@ -115,8 +115,7 @@ def evaluate_sessions(scorer, sessions: Sequence[Session], config=None) -> dict[
 def merge_session_results(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pool :func:`evaluate_sessions` results over disjoint sets of unknown streams (e.g. one per
     speaker left out of the roster) into one result of the same shape, weighted by stream count."""
-    n = [len(p["ever_named"]) for p in parts]
-    total = sum(n)
+    total = sum(len(p["ever_named"]) for p in parts)
     far = {t: (sum(p["far_streams"][t] for p in parts) / total if total else float("nan")) for t in CHECK_S}
     return {"acc": {t: float("nan") for t in CHECK_S}, "far": far,
             "far_streams": {t: sum(p["far_streams"][t] for p in parts) for t in CHECK_S}, "ttfc": [],
