@@ -1,4 +1,4 @@
-"""`voicelive speakers list|show|rename|remove|export|import|check`: look after the roster.
+"""`voicelive speakers list|show|rename|remove|export|import|check|close-voices`: look after the roster.
 
 Exit codes: 0 done; 2 a user error (unknown speaker, name taken, damaged archive, ...: one line on
 stderr); 1 the roster changed but the model could not be brought up to date (run `voicelive
@@ -27,7 +27,7 @@ def _data_dir_arg(p: argparse.ArgumentParser, *, default: Any = None) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("speakers", help="list, show, rename, remove, export or import enrolled speakers",
+    p = sub.add_parser("speakers", help="list, show, rename, remove, export or import enrolled speakers; check for close voices",
                        description="Look after the roster of enrolled speakers. Without an action: list.")
     _data_dir_arg(p)
     p.set_defaults(run=run, action="list", json=False)
@@ -63,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="replace speakers already in the roster by the archive's copy")
     a.add_argument("--no-update", action="store_true", help="do not update the model now")
     action("check", "verify the database, every clip's checksum and the active model file")
+    a = action("close-voices", "judge each enrolled person by the model without them: could a stranger "
+                               "who sounds like them be taken for someone else?")
+    a.add_argument("--json", action="store_true", help="print a JSON list")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -250,8 +253,42 @@ def _check(store, args: argparse.Namespace) -> int:
     return 0
 
 
+def _close_voices(store, args: argparse.Namespace) -> int:
+    from voicelive.analysis.close_voices import close_voices
+    from voicelive.enrollment.model_update import active_recognizer
+    from voicelive.errors import NotEnrolledError
+
+    rec = active_recognizer(store)
+    if rec is None:
+        raise NotEnrolledError("nobody is enrolled yet; run `voicelive enroll NAME FILE...` first")
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and sys.stderr.isatty():
+            print(f"\r  judged {done}/{total} people", end="" if done < total else "\n", file=sys.stderr)
+
+    res = close_voices(rec, progress=progress)
+    if args.json:
+        print_json([c.to_json() for c in res])
+        return 0
+    print(f"Each person judged by the model without them (their own enrollment speech; threshold at "
+          f"{rec.target_far * 100:g} % false accepts):")
+    width = max(len(c.speaker) for c in res)
+    for c in res:
+        whom = ", ".join(f"{n} ({k})" for n, k in c.taken_for)
+        said = f"taken for {whom}" if c.accepted else f"not taken for anyone (closest {c.best_margin:+.1f} log-odds)"
+        print(f"  {c.speaker:<{width}}  {c.accepted:>3} of {c.trials:<3} windows  {said}")
+    close = [c for c in res if c.accepted]
+    if close:
+        pairs = "; ".join(f"{c.speaker} -> {c.taken_for[0][0]}" for c in close)
+        print(f"Close voices: {pairs}. A stranger who sounds like the first of a pair may be taken for the "
+              "second (docs/BENCHMARKS.md, \"A stricter stranger test\").")
+    else:
+        print("No close voices: nobody was taken for anyone else.")
+    return 0
+
+
 ACTIONS = {"list": _list, "show": _show, "rename": _rename, "remove": _remove, "export": _export,
-           "import": _import, "check": _check}
+           "import": _import, "check": _check, "close-voices": _close_voices}
 
 
 def print_json(obj: Any) -> None:
