@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "docs" / "screenshots"))
     ap.add_argument("--suffix", default="")
-    ap.add_argument("--only", default="main,unknown,first,wizard,dialog,about")
+    ap.add_argument("--only", default="main,unknown,first,wizard,dialog,about,close")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     out = Path(args.out)
@@ -171,6 +171,13 @@ def main(argv=None) -> int:
         box = w.show_about()
         wait(app, 0.4)
         save("dialog-about", composite(w, box) if offscreen else w)
+        box.close()
+    if "close" in only:
+        w.check_close_voices()
+        wait_until(app, lambda: bool(open_dialogs(w)) and not w.jobs.busy, 60, "the close-voices result")
+        wait(app, 0.4)
+        box = open_dialogs(w)[-1]
+        save("dialog-close-voices", composite(w, box) if offscreen else w)
         box.close()
     if "wizard" in only:
         w.switch_input(inputs[2].key)

@@ -97,3 +97,26 @@ def test_switching_backend_rebuilds_the_model_in_the_background(make_window, gui
     assert w.store.active_model().backend == "ge2e"
     assert w.settings.backend == "ge2e"
     assert w.frames > frames                            # drawing went on during the rebuild
+
+
+def test_close_voices_are_checked_in_the_background_and_shown(make_window, gui_inputs, speech_files,
+                                                             small_roster_dir, qtbot):
+    from voicelive.gui.dialogs import open_dialogs
+
+    w = make_window(inputs=[gui_inputs.file(speech_files["known"])], data_dir=small_roster_dir)
+    qtbot.waitUntil(lambda: not w.jobs.busy and w.live.pipeline.scorer is not None, timeout=60000)
+    assert w.roster.close_voices_btn.isEnabled()      # three people enrolled
+    frames = w.frames
+    w.roster.close_voices_btn.click()
+    assert w.jobs.busy
+    qtbot.waitUntil(lambda: not w.jobs.busy and bool(open_dialogs(w)), timeout=60000)
+    assert w.frames > frames                            # the window kept drawing
+    (box,) = open_dialogs(w)
+    assert box.windowTitle() == "VoiceLive — Close voices"
+    text = box.text() + box.informativeText()
+    assert "judged by the model without them" in text
+    assert all(f"{name}:" in text for name in ("Allison", "Carlo", "June"))
+    box.close()
+    # one person left: nothing to compare, the button is off
+    w.roster.set_speakers([s for s in w.store.list_speakers() if s.name == "Allison"])
+    assert not w.roster.close_voices_btn.isEnabled()

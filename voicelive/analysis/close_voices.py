@@ -25,7 +25,7 @@ import numpy as np
 
 from voicelive.errors import ConfigError
 
-__all__ = ["CloseVoice", "close_voices", "MAX_SPEAKERS"]
+__all__ = ["CloseVoice", "close_voices", "describe", "MAX_SPEAKERS"]
 
 MAX_SPEAKERS = 40
 """The check recalibrates the roster once per person; beyond this many it would take too long."""
@@ -57,6 +57,13 @@ class CloseVoice:
     @property
     def share(self) -> float:
         return self.accepted / self.trials if self.trials else 0.0
+
+    def line(self) -> str:
+        """``Allison: 8 of 26 windows taken for June (8)`` or ``Carlo: not taken for anyone ...``."""
+        if self.accepted:
+            whom = ", ".join(f"{n} ({k})" for n, k in self.taken_for)
+            return f"{self.speaker}: {self.accepted} of {self.trials} windows taken for {whom}"
+        return f"{self.speaker}: not taken for anyone ({self.trials} windows, closest {self.best_margin:+.1f} log-odds)"
 
     def to_json(self) -> dict:
         return {"speaker": self.speaker, "trials": self.trials, "accepted": self.accepted,
@@ -108,3 +115,12 @@ def _judge_left_out(rec, without, name: str) -> CloseVoice:
         if margin > 0:
             taken[names[j]] += 1
     return CloseVoice(name, len(trials), sum(taken.values()), tuple(taken.most_common()), best)
+
+
+def describe(results: list[CloseVoice]) -> str:
+    """One sentence on what the check found (the per-person lines are :meth:`CloseVoice.line`)."""
+    close = [c for c in results if c.accepted]
+    if not close:
+        return "No close voices: nobody was taken for anyone else."
+    pairs = "; ".join(f"{c.speaker} -> {c.taken_for[0][0]}" for c in close)
+    return f"Close voices: {pairs}. A stranger who sounds like the first of a pair may be taken for the second."

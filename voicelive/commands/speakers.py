@@ -254,7 +254,7 @@ def _check(store, args: argparse.Namespace) -> int:
 
 
 def _close_voices(store, args: argparse.Namespace) -> int:
-    from voicelive.analysis.close_voices import close_voices
+    from voicelive.analysis.close_voices import close_voices, describe
     from voicelive.enrollment.model_update import active_recognizer
     from voicelive.errors import NotEnrolledError
 
@@ -272,18 +272,9 @@ def _close_voices(store, args: argparse.Namespace) -> int:
         return 0
     print(f"Each person judged by the model without them (their own enrollment speech; threshold at "
           f"{rec.target_far * 100:g} % false accepts):")
-    width = max(len(c.speaker) for c in res)
     for c in res:
-        whom = ", ".join(f"{n} ({k})" for n, k in c.taken_for)
-        said = f"taken for {whom}" if c.accepted else f"not taken for anyone (closest {c.best_margin:+.1f} log-odds)"
-        print(f"  {c.speaker:<{width}}  {c.accepted:>3} of {c.trials:<3} windows  {said}")
-    close = [c for c in res if c.accepted]
-    if close:
-        pairs = "; ".join(f"{c.speaker} -> {c.taken_for[0][0]}" for c in close)
-        print(f"Close voices: {pairs}. A stranger who sounds like the first of a pair may be taken for the "
-              "second (docs/BENCHMARKS.md, \"A stricter stranger test\").")
-    else:
-        print("No close voices: nobody was taken for anyone else.")
+        print(f"  {c.line()}")
+    print(describe(res) + (' (docs/BENCHMARKS.md, "A stricter stranger test")' if any(c.accepted for c in res) else ""))
     return 0
 
 

@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         self.roster.removeRequested.connect(self.ask_remove)
         self.roster.importRequested.connect(self.ask_import)
         self.roster.exportRequested.connect(self.ask_export)
+        self.roster.closeVoicesRequested.connect(self.check_close_voices)
         self.roster_dock = QDockWidget("Roster", self)
         self.roster_dock.setObjectName("rosterDock")
         self.roster_dock.setWidget(self.roster)
@@ -745,6 +746,26 @@ class MainWindow(QMainWindow):
                          on_done=lambda s: self.statusBar().showMessage(
                              f"Exported {s['speakers']} speaker(s), {s['clips']} clip(s) to {s['path']}", 8000),
                          on_error=lambda e: show_error(self, "Export", f"Exporting the roster failed: {e}"))
+
+    def check_close_voices(self) -> None:
+        """Judge each enrolled person by the model without them (in the background) and show who
+        could be taken for whom (see :mod:`voicelive.analysis.close_voices`)."""
+        from voicelive.analysis.close_voices import close_voices, describe
+
+        rec = self.live.pipeline.scorer
+        if rec is None or not hasattr(rec, "save") or len(list(rec.speakers)) < 2:
+            show_message(self, "Close voices", "The check needs a model with at least two enrolled people.")
+            return
+
+        def done(res) -> None:
+            lines = "\n".join(c.line() for c in res)
+            show_message(self, "Close voices", f"{describe(res)}\nEach person was judged by the model without "
+                         f"them, on their own enrollment speech:\n{lines}",
+                         icon=QMessageBox.Icon.Warning if any(c.accepted for c in res)
+                         else QMessageBox.Icon.Information)
+
+        self.jobs.submit(lambda: close_voices(rec), label="Checking for close voices", on_done=done,
+                         on_error=lambda e: show_error(self, "Close voices", f"The check failed: {e}"))
 
     def set_backend(self, name: str) -> None:
         """Use another recognition backend: the model is rebuilt from the stored clips in the background."""

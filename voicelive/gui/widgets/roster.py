@@ -23,6 +23,7 @@ class RosterPanel(QWidget):
     removeRequested = Signal(str)
     importRequested = Signal()
     exportRequested = Signal()
+    closeVoicesRequested = Signal()
     newVoiceEnrollRequested = Signal(int)   # suggestion number (see voicelive.analysis.unknown)
 
     COLUMNS = ("Speaker", "Clips", "Speech")
@@ -59,6 +60,10 @@ class RosterPanel(QWidget):
         self.remove_btn = QPushButton("Remove")
         self.import_btn = QPushButton("Import…")
         self.export_btn = QPushButton("Export…")
+        self.close_voices_btn = QPushButton("Close voices…")
+        self.close_voices_btn.setObjectName("closeVoicesButton")
+        self.close_voices_btn.setToolTip("Judge each person by the model without them: could a stranger who "
+                                         "sounds like them be taken for someone else?")
         self.add_btn.setToolTip("Enroll a new speaker with the guided recording wizard")
         self.reenroll_btn.setToolTip("Record the selected speaker again, replacing their clips")
         self.import_btn.setToolTip("Add speakers from a roster archive (.zip)")
@@ -69,6 +74,7 @@ class RosterPanel(QWidget):
         self.remove_btn.clicked.connect(lambda: self._emit_named(self.removeRequested))
         self.import_btn.clicked.connect(self.importRequested.emit)
         self.export_btn.clicked.connect(self.exportRequested.emit)
+        self.close_voices_btn.clicked.connect(self.closeVoicesRequested.emit)
 
         buttons = QGridLayout()
         buttons.setSpacing(6)
@@ -77,7 +83,8 @@ class RosterPanel(QWidget):
         buttons.addWidget(self.rename_btn, 1, 1)
         buttons.addWidget(self.remove_btn, 2, 0)
         buttons.addWidget(self.export_btn, 2, 1)
-        buttons.addWidget(self.import_btn, 3, 0, 1, 2)
+        buttons.addWidget(self.import_btn, 3, 0)
+        buttons.addWidget(self.close_voices_btn, 3, 1)
 
         self.model_info = QLabel("")
         self.model_info.setObjectName("modelInfo")
@@ -214,6 +221,7 @@ class RosterPanel(QWidget):
         self.add_btn.setEnabled(on)
         self.import_btn.setEnabled(on)
         self.export_btn.setEnabled(on and bool(self._names))
+        self.close_voices_btn.setEnabled(on and len(self._names) >= 2)
         for b in (self.reenroll_btn, self.rename_btn, self.remove_btn):
             b.setEnabled(on and sel)
         if hasattr(self, "enroll_new_btn"):
