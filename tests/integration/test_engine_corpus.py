@@ -65,3 +65,4 @@ def test_cli_enroll_identify_on_real_files(asterisk, ge2e_weights, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "trained 'fusion' on 3 speaker(s)" in r.stdout
     assert "note: with 3 enrolled speaker(s)" in r.stdout and "shifted copies of them" in r.stdout
+    assert "close voices (each person judged by the model without them): " in r.stdout

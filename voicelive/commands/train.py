@@ -45,4 +45,18 @@ def run(args: argparse.Namespace) -> int:
               f"from too few voices ({rec.impostors}); a stranger who sounds close to "
               f"one of them can pass more often than the target (benchmarks: up to 3.75 % of strangers' "
               f"utterances at a 1 % target). Each person enrolled makes it firmer; from 8 on it rests on them alone.")
+    _print_close_voices(rec)
     return 0
+
+
+def _print_close_voices(rec) -> None:
+    """The close-voices check (`voicelive speakers close-voices`) on a roster small enough for it."""
+    from voicelive.analysis.close_voices import MAX_SPEAKERS, close_voices, describe
+
+    if not 2 <= len(rec.speakers) <= MAX_SPEAKERS:
+        return
+    res = close_voices(rec)
+    print(f"close voices (each person judged by the model without them): {describe(res)}")
+    for c in res:
+        if c.accepted:
+            print(f"  {c.line()}")
