@@ -295,14 +295,11 @@ def _summary_row(system: BenchSystem, k: int, channel: str, per_seed: list[dict[
     if not system.reference:
         for m in THRESHOLD_METRICS:
             row[m] = _mean_std([r[m] for r in per_seed])
-    if all("sessions" in r for r in per_seed):
-        from voicelive.evaluation.sessions import sessions_summary
+    from voicelive.evaluation.sessions import sessions_summary
 
-        row["sessions"] = sessions_summary([r["sessions"] for r in per_seed])
-    if all("held_out_sessions" in r for r in per_seed):
-        from voicelive.evaluation.sessions import sessions_summary
-
-        row["held_out_sessions"] = sessions_summary([r["held_out_sessions"] for r in per_seed])
+    for key in ("sessions", "held_out_sessions"):
+        if all(key in r for r in per_seed):
+            row[key] = sessions_summary([r[key] for r in per_seed])
     if extra is not None:
         row.update(extra(system, corpus, splits, k))
     return row
