@@ -192,6 +192,8 @@ def main(argv=None) -> int:
     shoot(w, "6_pin")
     w.pin_field.setText("4711")
     w.submit_pin()
+    wait_until(lambda: not w.jobs.busy, 60, "the close-voices check")
+    w.refresh_admin()
     wait(0.3)
     shoot(w, "7_admin")
     done(w)

@@ -73,6 +73,7 @@ def test_a_replayed_visit_is_refused_on_screen_as_a_recording(make_kiosk, enroll
     w = make_kiosk(enrolled_dir, speech_files["known"])
     qtbot.waitUntil(lambda: w.session.controller.state == GRANTED, timeout=15000)
     w.session.stop()                          # the visit is kept when the kiosk stops
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=30000)   # its close-voices check, before a second kiosk
     replay = tmp_path / "replay.wav"          # recorded at the door, played from a small loudspeaker
     sf.write(replay, np.concatenate([np.zeros(2345, np.float32),
                                      apply_channel(speech["known"], "laptop", utterance_id="w")]), 16000)
@@ -109,6 +110,14 @@ def test_admin_needs_the_pin_and_shows_log_threshold_and_enrollment(make_kiosk, 
               for i in range(w.settings_form.rowCount())}
     assert f"{w.session.threshold:.3f}" in labels["Accept threshold"].text()
     assert "Allison" in labels["Enrolled"].text()
+    # the close-voices check ran in the background on the door's model; the row shows its outcome
+    qtbot.waitUntil(lambda: not w.jobs.busy, timeout=30000)
+    w.refresh_admin()
+    labels = {w.settings_form.itemAt(i, w.settings_form.ItemRole.LabelRole).widget().text():
+              w.settings_form.itemAt(i, w.settings_form.ItemRole.FieldRole).widget()
+              for i in range(w.settings_form.rowCount())}
+    close = labels["Close voices"].text()
+    assert close.startswith("No close voices") or close.startswith("Close voices:"), close
     far_combo = labels["Target false-accept rate"]
     old_thr = w.session.threshold
     far_combo.setCurrentIndex(far_combo.findData(0.02))

@@ -90,6 +90,7 @@ def create_kiosk(session: KioskSession, *, store, guard: PinGuard | None = None,
         def enrolled(result):
             if result.recognizer is not None:
                 session.set_scorer(result.recognizer)
+                window.check_close_voices()
             window.refresh_admin()
 
         def closed(_r):
@@ -107,6 +108,7 @@ def create_kiosk(session: KioskSession, *, store, guard: PinGuard | None = None,
                          on_target_far=persist_far, door_text=door_text, input_text=input_text)
     window.jobs = jobs
     jobs.setParent(window)
+    window.check_close_voices()
     if fullscreen:
         window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
         window.showFullScreen()

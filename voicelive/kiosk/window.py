@@ -216,6 +216,8 @@ class KioskWindow(QWidget):
         self.on_target_far = on_target_far
         self.door_text = door_text
         self.input_text = input_text
+        self.jobs = None                 # the JobRunner create_kiosk gives the window
+        self.close_voices_text = "–"     # the admin screen's "Close voices" row (check_close_voices)
         self.allow_close = False
         self._shut = False
         self.wizard = None
@@ -504,6 +506,7 @@ class KioskWindow(QWidget):
         rows += [r for r in s.policy.describe() if not r[0].startswith("Target")]
         speakers = list(scorer.speakers) if scorer is not None else []
         rows += [("Enrolled", f"{len(speakers)}: {', '.join(speakers)}" if speakers else "nobody yet"),
+                 ("Close voices", self.close_voices_text),
                  ("Model", getattr(scorer, "name", "–") if scorer is not None else "–"),
                  ("Door", self.door_text),
                  ("Input", self.input_text or "–"),
@@ -545,7 +548,33 @@ class KioskWindow(QWidget):
         self.session.set_target_far(far)
         if self.on_target_far is not None:
             self.on_target_far(far)
+        self.check_close_voices()
         self.refresh_admin()
+
+    def check_close_voices(self) -> None:
+        """Judge each enrolled person by the door's model without them, in the background (see
+        :mod:`voicelive.analysis.close_voices`); the admin screen's "Close voices" row shows it."""
+        from voicelive.analysis.close_voices import MAX_SPEAKERS, close_voices, describe
+
+        rec = self.session.scorer
+        n = len(list(rec.speakers)) if rec is not None else 0
+        if self.jobs is None or rec is None or not hasattr(rec, "save") or not 2 <= n <= MAX_SPEAKERS:
+            self.close_voices_text = f"– (checked for 2 to {MAX_SPEAKERS} enrolled people)"
+            return
+        self.close_voices_text = "checking…"
+
+        def done(res) -> None:
+            if self.session.scorer is not rec:
+                return   # the model changed meanwhile; its own check follows
+            self.close_voices_text = "\n".join([describe(res), *(c.line() for c in res if c.accepted)])
+            if self.page == self.PAGE_ADMIN:
+                self.refresh_admin()
+
+        def failed(exc: BaseException) -> None:
+            self.close_voices_text = f"the check failed: {exc}"
+
+        self.jobs.submit(lambda: close_voices(rec), label="Checking for close voices", on_done=done,
+                         on_error=failed, quiet=True)
 
     def start_enrollment(self):
         if self.open_enrollment is None:
